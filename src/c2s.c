@@ -1,0 +1,647 @@
+/* c2s.c — client streams (RFC 6120 §4–§7): one struct c2s per client connection.
+ *
+ * Life of a stream: [direct TLS handshake] → header → features → STARTTLS → restart → header →
+ * SASL → restart → header → bind → stanzas. Each restart resets the parser; the connection and
+ * this struct live on. A stream error always goes out as <stream:error/> plus the closing tag,
+ * after a header of ours if none was sent yet (RFC 6120 §4.9.1.2), and then the connection
+ * closes. The session (what the router sees) exists from resource binding until the stream
+ * ends. */
+#include "c2s.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "hooks.h"
+#include "router.h"
+#include "sasl.h"
+#include "scram.h"
+#include "server.h"
+#include "session.h"
+#include "stream.h"
+#include "util.h"
+
+/* RFC 6120 §6.4.5: at least 2 and at most 5 attempts; the delay slows password guessing. */
+#define SASL_MAX_FAILURES 3
+#define SASL_FAILURE_DELAY_MS 1000
+#define MAX_DEPTH 64
+
+typedef enum c2s_phase {
+    C2S_TLS_HANDSHAKE, /* waiting for a TLS handshake (direct TLS, or after <proceed/>) */
+    C2S_WAIT_HEADER,   /* waiting for the (restarted) stream header */
+    C2S_OPEN,          /* header exchanged: negotiating features or exchanging stanzas */
+    C2S_CLOSING,       /* our closing tag is out; waiting for the connection to end */
+} c2s_phase;
+
+struct c2s {
+    uint64_t id;
+    conn *conn;
+    stream_parser *parser;
+    c2s_phase phase;
+    bool header_sent;
+    bool plus_offered;
+    bool authenticated;
+    tern_host *host;
+    char stream_id[17];
+    char *client_from;         /* 'from' of the client's header, echoed as our 'to' */
+    sasl_exchange *sasl;
+    unsigned sasl_failures;
+    const char *delayed_failure; /* SASL condition waiting out the delay */
+    char *node;                /* authenticated localpart */
+    tern_session *session;
+    struct event *login_timer;
+    struct event *delay_timer;
+    int feeding;               /* inside stream_parser_feed */
+    bool destroy_pending;
+    c2s *prev, *next;
+};
+
+static void c2s_destroy(c2s *c);
+
+/* ---- writing ---- */
+
+static void send_raw(c2s *c, const char *text) { conn_write(c->conn, text, strlen(text)); }
+
+static void send_xml(c2s *c, const tern_xml *x)
+{
+    xml_serialize(x, NS_CLIENT, conn_outbuf(c->conn));
+    conn_flush(c->conn);
+}
+
+static void send_header(c2s *c)
+{
+    tern_buf *out = conn_outbuf(c->conn);
+    random_token(c->stream_id, sizeof c->stream_id - 1);
+    buf_append_str(out, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
+                        "' xmlns:stream='" NS_STREAMS "' id='");
+    buf_append_str(out, c->stream_id);
+    if (c->host) {
+        buf_append_str(out, "' from='");
+        buf_append_escaped(out, c->host->name, strlen(c->host->name));
+    }
+    if (c->client_from) {
+        buf_append_str(out, "' to='");
+        buf_append_escaped(out, c->client_from, strlen(c->client_from));
+    }
+    buf_append_str(out, "' version='1.0' xml:lang='en'>");
+    conn_flush(c->conn);
+    c->header_sent = true;
+}
+
+/* The session is gone from the router the moment the stream ends, not when the socket does. */
+static void end_session(c2s *c)
+{
+    if (c->session) {
+        session_free(c->session);
+        c->session = NULL;
+    }
+}
+
+static void close_stream(c2s *c)
+{
+    c->phase = C2S_CLOSING;
+    end_session(c);
+    conn_close(c->conn);
+}
+
+void c2s_stream_error(c2s *c, tern_stream_error cond, const char *text)
+{
+    if (c->phase == C2S_CLOSING)
+        return;
+    if (!c->header_sent)
+        send_header(c);
+    log_info(c->id, "stream error <%s/>%s%s", stream_error_name(cond), text ? ": " : "",
+             text ? text : "");
+    tern_xml *err = stream_error_new(cond, text);
+    send_raw(c, "<stream:error>");
+    for (tern_xml *child = xml_first_element(err); child; child = xml_next_element(child))
+        send_xml(c, child);
+    send_raw(c, "</stream:error></stream:stream>");
+    xml_unref(err);
+    close_stream(c);
+}
+
+/* ---- session transport ---- */
+
+static void transport_send(void *ctx, const tern_xml *stanza)
+{
+    c2s *c = ctx;
+    if (c->phase != C2S_CLOSING)
+        send_xml(c, stanza);
+}
+
+static void transport_close(void *ctx, tern_stream_error cond, const char *text)
+{
+    c2s *c = ctx;
+    /* The session was already unbound by whoever closes it; forget it here. */
+    if (c->session) {
+        session_free(c->session);
+        c->session = NULL;
+    }
+    c2s_stream_error(c, cond, text);
+}
+
+static const session_transport c2s_transport = { transport_send, transport_close };
+
+/* ---- features ---- */
+
+static void send_features(c2s *c)
+{
+    tern_xml *features = xml_new("features", NS_STREAMS);
+    bool tls = conn_is_tls(c->conn);
+    if (!c->authenticated) {
+        if (!tls && server.tls) {
+            tern_xml *starttls = xml_add_child(features, "starttls", NS_TLS);
+            if (server.cfg->c2s_require_tls)
+                xml_add_child(starttls, "required", NS_TLS);
+        }
+        c->plus_offered = false;
+        if (tls || !server.cfg->c2s_require_tls)
+            c->plus_offered = sasl_offer(features, conn_tls_session(c->conn));
+    } else {
+        xml_add_child(features, "bind", NS_BIND);
+        /* RFC 3921's session establishment, optional per RFC 6121 and
+         * draft-cridland-xmpp-session: old clients still send it. */
+        xml_add_child(xml_add_child(features, "session", NS_SESSION), "optional", NS_SESSION);
+        hooks_run_features(c->host, NULL, features);
+    }
+    send_raw(c, "<stream:features>");
+    for (tern_xml *f = xml_first_element(features); f; f = xml_next_element(f))
+        send_xml(c, f);
+    send_raw(c, "</stream:features>");
+    xml_unref(features);
+}
+
+/* ---- the stream header ---- */
+
+/* RFC 6120 §4.7.5: major version 1 is required; a higher minor is fine (we answer 1.0). */
+static bool version_ok(const char *v)
+{
+    if (!v)
+        return false;
+    char *end;
+    long major = strtol(v, &end, 10);
+    return end != v && *end == '.' && major >= 1;
+}
+
+static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
+{
+    c2s *c = ctx;
+    const char *to = xml_attr(header, "to");
+    const char *from = xml_attr(header, "from");
+    free(c->client_from);
+    c->client_from = NULL;
+    tern_jid from_jid;
+    const char *why;
+    if (from && jid_parse(from, &from_jid, &why) == 0) {
+        c->client_from = xstrdup(from_jid.full);
+        jid_free(&from_jid);
+    }
+    char *domain = NULL;
+    tern_host *host = NULL;
+    if (to && jid_prep_domain(to, &domain) == 0)
+        host = server_find_host(domain);
+    free(domain);
+    if (host && (!c->host || c->host == host))
+        c->host = host;
+    else
+        host = NULL;
+    send_header(c);
+    c->phase = C2S_OPEN;
+
+    if (strcmp(default_ns, NS_CLIENT) != 0) {
+        c2s_stream_error(c, STREAM_ERR_INVALID_NAMESPACE, "the content namespace must be "
+                         "jabber:client");
+    } else if (!version_ok(xml_attr(header, "version"))) {
+        c2s_stream_error(c, STREAM_ERR_UNSUPPORTED_VERSION, "XMPP 1.0 streams only");
+    } else if (!host) {
+        c2s_stream_error(c, STREAM_ERR_HOST_UNKNOWN, to ? "this server does not serve that "
+                         "domain" : "the stream header has no 'to'");
+    } else if (from && !c->client_from) {
+        c2s_stream_error(c, STREAM_ERR_INVALID_FROM, "the 'from' is not a valid JID");
+    } else {
+        send_features(c);
+    }
+}
+
+/* ---- STARTTLS ---- */
+
+static void handle_starttls(c2s *c, const tern_xml *x)
+{
+    if (conn_is_tls(c->conn) || !server.tls || c->authenticated) {
+        /* RFC 6120 §5.4.2.2: <failure/>, then the stream ends. */
+        send_raw(c, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+        close_stream(c);
+        return;
+    }
+    (void)x;
+    send_raw(c, "<proceed xmlns='" NS_TLS "'/>");
+    if (conn_start_tls(c->conn, server.tls, NULL) != 0) {
+        close_stream(c);
+        return;
+    }
+    c->phase = C2S_TLS_HANDSHAKE;
+    c->header_sent = false;
+    stream_parser_reset(c->parser); /* nothing the client sent before TLS is kept */
+}
+
+static void on_tls_ready(void *ctx)
+{
+    c2s *c = ctx;
+    if (c->phase == C2S_TLS_HANDSHAKE)
+        c->phase = C2S_WAIT_HEADER;
+}
+
+/* ---- SASL ---- */
+
+static void send_sasl_failure(c2s *c, const char *condition)
+{
+    tern_xml *f = xml_new("failure", NS_SASL);
+    xml_add_child(f, condition, NS_SASL);
+    send_xml(c, f);
+    xml_unref(f);
+}
+
+static void send_sasl_data(c2s *c, const char *element, const char *data, size_t len)
+{
+    tern_xml *x = xml_new(element, NS_SASL);
+    if (data) {
+        char *b64 = scram_base64_encode((const unsigned char *)data, len);
+        xml_add_text(x, b64, strlen(b64));
+        free(b64);
+    }
+    send_xml(c, x);
+    xml_unref(x);
+}
+
+static void on_failure_delay(evutil_socket_t fd, short what, void *arg)
+{
+    c2s *c = arg;
+    (void)fd;
+    (void)what;
+    send_sasl_failure(c, c->delayed_failure);
+    c->delayed_failure = NULL;
+    if (c->sasl_failures >= SASL_MAX_FAILURES) {
+        c2s_stream_error(c, STREAM_ERR_POLICY_VIOLATION, "too many failed authentication attempts");
+        return;
+    }
+    conn_pause_reading(c->conn, false);
+}
+
+static void sasl_failed(c2s *c, const char *condition)
+{
+    bool credentials = c->sasl && sasl_failure_is_credentials(c->sasl);
+    sasl_free(c->sasl);
+    c->sasl = NULL;
+    if (!credentials) {
+        send_sasl_failure(c, condition);
+        return;
+    }
+    c->sasl_failures++;
+    log_info(c->id, "authentication failed on %s (%u of %d)", c->host->name, c->sasl_failures,
+             SASL_MAX_FAILURES);
+    /* Answer later and read nothing meanwhile. */
+    c->delayed_failure = condition;
+    conn_pause_reading(c->conn, true);
+    struct timeval tv = { SASL_FAILURE_DELAY_MS / 1000, (SASL_FAILURE_DELAY_MS % 1000) * 1000 };
+    evtimer_add(c->delay_timer, &tv);
+}
+
+static void sasl_succeeded(c2s *c, const char *final, size_t len)
+{
+    c->node = xstrdup(sasl_node(c->sasl));
+    sasl_free(c->sasl);
+    c->sasl = NULL;
+    c->authenticated = true;
+    log_info(c->id, "authenticated as %s@%s", c->node, c->host->name);
+    send_sasl_data(c, "success", final, len);
+    c->phase = C2S_WAIT_HEADER;
+    c->header_sent = false;
+    stream_parser_reset(c->parser);
+}
+
+static void sasl_advance(c2s *c, const tern_xml *x)
+{
+    const char *text = xml_text(x);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    /* RFC 6120 §6.4.2: "=" is an empty response; an empty element means "no data". */
+    if (*text && strcmp(text, "=") != 0 &&
+        scram_base64_decode(text, strlen(text), &data, &len) != 0) {
+        sasl_free(c->sasl);
+        c->sasl = NULL;
+        send_sasl_failure(c, "incorrect-encoding");
+        return;
+    }
+    char *out = NULL;
+    size_t out_len = 0;
+    const char *failure = "not-authorized";
+    switch (sasl_step(c->sasl, data ? data : (const unsigned char *)"", len, &out, &out_len,
+                      &failure)) {
+    case SASL_CONTINUE:
+        send_sasl_data(c, "challenge", out, out_len);
+        break;
+    case SASL_SUCCESS:
+        sasl_succeeded(c, out, out_len);
+        break;
+    case SASL_FAILURE:
+        sasl_failed(c, failure);
+        break;
+    }
+    free(out);
+    free(data);
+}
+
+static void handle_sasl(c2s *c, const tern_xml *x)
+{
+    const char *name = xml_name(x);
+    if (c->authenticated) {
+        c2s_stream_error(c, STREAM_ERR_POLICY_VIOLATION, "already authenticated");
+        return;
+    }
+    if (strcmp(name, "auth") == 0) {
+        sasl_free(c->sasl);
+        c->sasl = NULL;
+        if (server.cfg->c2s_require_tls && !conn_is_tls(c->conn)) {
+            send_sasl_failure(c, "encryption-required");
+            return;
+        }
+        const char *mech = xml_attr(x, "mechanism");
+        const char *failure = "invalid-mechanism";
+        if (mech)
+            c->sasl = sasl_start(mech, c->host, conn_tls_session(c->conn), c->plus_offered,
+                                 &failure);
+        if (!c->sasl) {
+            send_sasl_failure(c, failure);
+            return;
+        }
+        sasl_advance(c, x);
+    } else if (strcmp(name, "response") == 0) {
+        if (!c->sasl) {
+            send_sasl_failure(c, "malformed-request");
+            return;
+        }
+        sasl_advance(c, x);
+    } else if (strcmp(name, "abort") == 0) {
+        sasl_free(c->sasl);
+        c->sasl = NULL;
+        send_sasl_failure(c, "aborted");
+    } else {
+        c2s_stream_error(c, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
+    }
+}
+
+/* ---- resource binding ---- */
+
+static void send_iq_error(c2s *c, const tern_xml *iq, tern_stanza_error cond, const char *text)
+{
+    tern_xml *reply = stanza_error_reply(iq, cond, text);
+    if (reply) {
+        send_xml(c, reply);
+        xml_unref(reply);
+    }
+}
+
+static void handle_bind(c2s *c, const tern_xml *iq, const tern_xml *bind)
+{
+    const char *type = xml_attr(iq, "type");
+    if (!type || strcmp(type, "set") != 0) {
+        send_iq_error(c, iq, STANZA_ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    if (c->session) {
+        /* One resource per stream (RFC 6120 §7.7.2.1 leaves more to extensions). */
+        send_iq_error(c, iq, STANZA_ERR_NOT_ALLOWED, "a resource is already bound");
+        return;
+    }
+    const char *resource = xml_child_text(bind, "resource", NS_BIND);
+    tern_session *s = session_new(c->host, c->id, &c2s_transport, c);
+    const char *why = NULL;
+    if (session_bind(s, c->node, resource, &why) != 0) {
+        session_free(s);
+        send_iq_error(c, iq, STANZA_ERR_BAD_REQUEST, why);
+        return;
+    }
+    c->session = s;
+    evtimer_del(c->login_timer);
+    log_info(c->id, "bound %s", s->jid.full);
+    tern_xml *reply = xml_new("iq", NS_CLIENT);
+    xml_set_attr(reply, "type", "result");
+    if (xml_attr(iq, "id"))
+        xml_set_attr(reply, "id", xml_attr(iq, "id"));
+    tern_xml *jid = xml_add_child(xml_add_child(reply, "bind", NS_BIND), "jid", NS_BIND);
+    xml_add_text(jid, s->jid.full, strlen(s->jid.full));
+    send_xml(c, reply);
+    xml_unref(reply);
+}
+
+/* The legacy session iq (RFC 3921 §3): a plain success. */
+static void handle_session_iq(c2s *c, const tern_xml *iq)
+{
+    tern_xml *reply = xml_new("iq", NS_CLIENT);
+    xml_set_attr(reply, "type", "result");
+    if (xml_attr(iq, "id"))
+        xml_set_attr(reply, "id", xml_attr(iq, "id"));
+    send_xml(c, reply);
+    xml_unref(reply);
+}
+
+/* ---- stanzas ---- */
+
+static bool is_stanza(const tern_xml *x)
+{
+    const char *name = xml_name(x);
+    return strcmp(xml_ns(x), NS_CLIENT) == 0 &&
+           (!strcmp(name, "message") || !strcmp(name, "presence") || !strcmp(name, "iq"));
+}
+
+/* RFC 6120 §8.1.2.1: the server stamps the full JID; a 'from' naming anyone else is an error. */
+static bool stamp_from(c2s *c, tern_xml *x)
+{
+    const char *from = xml_attr(x, "from");
+    if (from) {
+        tern_jid j;
+        const char *why;
+        if (jid_parse(from, &j, &why) != 0)
+            return false;
+        bool ok = jid_equal_bare(&j, &c->session->jid) &&
+                  (!j.resource || strcmp(j.resource, c->session->jid.resource) == 0);
+        jid_free(&j);
+        if (!ok)
+            return false;
+    }
+    xml_set_attr(x, "from", c->session->jid.full);
+    return true;
+}
+
+static void handle_bound_stanza(c2s *c, tern_xml *x)
+{
+    if (strcmp(xml_name(x), "iq") == 0) {
+        const tern_xml *bind = xml_child(x, "bind", NS_BIND);
+        if (bind) {
+            handle_bind(c, x, bind);
+            xml_unref(x);
+            return;
+        }
+        if (xml_child(x, "session", NS_SESSION) && !xml_attr(x, "to")) {
+            handle_session_iq(c, x);
+            xml_unref(x);
+            return;
+        }
+    }
+    if (!stamp_from(c, x)) {
+        xml_unref(x);
+        c2s_stream_error(c, STREAM_ERR_INVALID_FROM, "'from' does not match the session");
+        return;
+    }
+    router_route(x, c->session);
+}
+
+static void on_stanza(void *ctx, tern_xml *x)
+{
+    c2s *c = ctx;
+    if (c->phase != C2S_OPEN) {
+        xml_unref(x);
+        return;
+    }
+    const char *ns = xml_ns(x);
+    if (strcmp(ns, NS_TLS) == 0 && strcmp(xml_name(x), "starttls") == 0) {
+        handle_starttls(c, x);
+    } else if (strcmp(ns, NS_SASL) == 0) {
+        handle_sasl(c, x);
+    } else if (!c->authenticated) {
+        /* RFC 6120 §4.9.3.12 */
+        c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "authenticate first");
+    } else if (!is_stanza(x)) {
+        c2s_stream_error(c, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
+    } else if (!c->session) {
+        const tern_xml *bind = strcmp(xml_name(x), "iq") == 0 ? xml_child(x, "bind", NS_BIND)
+                                                               : NULL;
+        if (bind)
+            handle_bind(c, x, bind);
+        else
+            c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "bind a resource first");
+    } else {
+        handle_bound_stanza(c, x); /* takes x */
+        return;
+    }
+    xml_unref(x);
+}
+
+static void on_close(void *ctx)
+{
+    c2s *c = ctx;
+    if (c->phase == C2S_CLOSING)
+        return;
+    log_debug(c->id, "client closed its stream");
+    if (!c->header_sent)
+        send_header(c);
+    send_raw(c, "</stream:stream>");
+    close_stream(c);
+}
+
+static void on_parse_error(void *ctx, tern_stream_error cond, const char *text)
+{
+    c2s_stream_error(ctx, cond, text);
+}
+
+static const stream_parser_callbacks parser_callbacks = {
+    on_open, on_stanza, on_close, on_parse_error,
+};
+
+/* ---- connection events ---- */
+
+static void on_data(void *ctx, const char *data, size_t len)
+{
+    c2s *c = ctx;
+    if (c->phase == C2S_CLOSING || c->phase == C2S_TLS_HANDSHAKE)
+        return;
+    c->feeding++;
+    stream_parser_feed(c->parser, data, len);
+    c->feeding--;
+    if (c->destroy_pending && c->feeding == 0)
+        c2s_destroy(c);
+}
+
+static void on_closed(void *ctx, const char *reason)
+{
+    c2s *c = ctx;
+    log_info(c->id, "connection closed: %s", reason ? reason : "done");
+    if (c->feeding) {
+        c->destroy_pending = true;
+        return;
+    }
+    c2s_destroy(c);
+}
+
+static const conn_handlers conn_callbacks = { on_data, on_tls_ready, on_closed };
+
+static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    c2s_stream_error(arg, STREAM_ERR_CONNECTION_TIMEOUT, "no resource was bound in time");
+}
+
+void c2s_accept(int fd, bool direct_tls)
+{
+    if (server.stopping || server.n_clients >= server.cfg->c2s_max_connections) {
+        log_warn(0, "refusing a client connection: %s", server.stopping ? "shutting down"
+                 : "c2s max_connections reached");
+        close(fd);
+        return;
+    }
+    c2s *c = xcalloc(1, sizeof *c);
+    c->id = server_next_id();
+    c->phase = direct_tls ? C2S_TLS_HANDSHAKE : C2S_WAIT_HEADER;
+    c->parser = stream_parser_new(&parser_callbacks, c, server.cfg->c2s_max_stanza_size,
+                                  MAX_DEPTH);
+    c->login_timer = evtimer_new(server.base, on_login_timeout, c);
+    c->delay_timer = evtimer_new(server.base, on_failure_delay, c);
+    struct timeval tv = { server.cfg->c2s_login_timeout, 0 };
+    evtimer_add(c->login_timer, &tv);
+    c->next = server.clients;
+    if (c->next)
+        c->next->prev = c;
+    server.clients = c;
+    server.n_clients++;
+    c->conn = conn_new(server.base, fd, &conn_callbacks, c, c->id);
+    log_info(c->id, "client connection from %s%s", conn_peer(c->conn),
+             direct_tls ? " (direct TLS)" : "");
+    if (direct_tls && (!server.tls || conn_start_tls(c->conn, server.tls, "xmpp-client") != 0))
+        close_stream(c);
+}
+
+static void c2s_destroy(c2s *c)
+{
+    end_session(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        server.clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    server.n_clients--;
+    event_free(c->login_timer);
+    event_free(c->delay_timer);
+    sasl_free(c->sasl);
+    stream_parser_free(c->parser);
+    conn_free(c->conn);
+    free(c->client_from);
+    free(c->node);
+    free(c);
+}
+
+void c2s_free_all(void)
+{
+    while (server.clients)
+        c2s_destroy(server.clients);
+}
+
+void c2s_shutdown_all(void)
+{
+    for (c2s *c = server.clients; c; c = c->next)
+        c2s_stream_error(c, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
+}

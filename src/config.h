@@ -1,0 +1,86 @@
+/* config.h — the INI configuration file (DESIGN.md "Contract"), parsed with libinih.
+ *
+ * Every error names the file, the line and the reason; unknown sections and keys are errors.
+ * Relative paths are resolved against the folder of the config file. A loaded config is
+ * immutable: SIGHUP loads a new one and swaps it in. */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+typedef struct config_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[80];            /* as written, e.g. "127.0.0.1:5222" or "[::1]:5222" */
+} config_addr;
+
+typedef struct config_addr_list {
+    config_addr *items;
+    size_t n;
+} config_addr_list;
+
+typedef struct config_strings {
+    char **items;
+    size_t n;
+} config_strings;
+
+typedef struct config_host {
+    char *name;               /* prepared domain (jid_prep_domain) */
+    config_strings modules;   /* module names in the order given */
+    bool registration;        /* in-band registration allowed (default no) */
+    char *cert, *key;         /* absolute paths, or NULL to use [tls] */
+    int line;                 /* line of the [host NAME] header */
+} config_host;
+
+typedef struct config {
+    char *path;               /* absolute path of the file */
+    char *dir;                /* its folder */
+
+    /* [server] */
+    char *data_dir;           /* absolute; default "<dir>/../var" */
+    int log_level;            /* tern_log_level; default info */
+    unsigned workers;         /* 0 = auto (one per core) */
+    config_strings admins;    /* prepared bare JIDs */
+    config_strings dns_servers; /* "ip:port" or "ip" items; empty: system resolver */
+    char *module_dir;         /* absolute, or NULL for the built-in default */
+    char *pid_file;           /* absolute; default "<data_dir>/ternd.pid" */
+
+    /* [tls] */
+    char *tls_cert, *tls_key; /* absolute, or NULL */
+    char *tls_ca_file;        /* absolute, or NULL: system store */
+    char *tls_priority;       /* GnuTLS priority string; default in config.c */
+
+    /* [c2s] */
+    config_addr_list c2s_listen;      /* STARTTLS */
+    config_addr_list c2s_tls_listen;  /* direct TLS */
+    size_t c2s_max_stanza_size;       /* default 262144 */
+    bool c2s_require_tls;             /* default yes */
+    unsigned c2s_max_connections;     /* default 10000 */
+    unsigned c2s_login_timeout;       /* seconds to authenticate and bind; default 60 */
+
+    /* [s2s] */
+    config_addr_list s2s_listen;
+    bool s2s_dialback;                /* default yes */
+    size_t s2s_max_stanza_size;       /* default 524288 */
+
+    /* [http] */
+    config_addr_list http_listen;
+    config_addr_list http_tls_listen;
+
+    config_host *hosts;
+    size_t n_hosts;
+} config;
+
+/* Loads and validates `path`. On error returns NULL and writes "FILE:LINE: reason" (or
+ * "FILE: reason" when no line applies) into err. */
+config *config_load(const char *path, char *err, size_t err_len);
+void config_free(config *cfg);
+const config_host *config_find_host(const config *cfg, const char *domain);
+bool config_is_admin(const config *cfg, const char *bare_jid);
+
+/* Parses "127.0.0.1:5222", "[::1]:5222", "*:5222" (all IPv4) into out; -1 if invalid. */
+int config_parse_addr(const char *text, config_addr *out);
+
+#endif

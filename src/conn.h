@@ -1,0 +1,53 @@
+/* conn.h — one client or server connection's bytes: a non-blocking socket, optionally wrapped
+ * in GnuTLS (direct TLS or STARTTLS), with an output buffer flushed when the socket is writable.
+ *
+ * The upper layer (c2s, later s2s) owns the conn. Callbacks run on the conn's worker. The owner
+ * may call conn_free() from inside a callback; the conn defers the free until the callback
+ * returns. on_closed is called once, when the peer closed, the socket failed, or a
+ * conn_close() finished flushing. */
+#ifndef TERN_CONN_H
+#define TERN_CONN_H
+
+#include <event2/event.h>
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/xml.h"
+#include "tls.h"
+
+typedef struct conn conn;
+
+typedef struct conn_handlers {
+    void (*on_data)(void *ctx, const char *data, size_t len); /* decrypted bytes */
+    void (*on_tls_ready)(void *ctx);                          /* handshake finished */
+    void (*on_closed)(void *ctx, const char *reason);
+} conn_handlers;
+
+conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id);
+void conn_free(conn *c); /* closes the socket at once; no callback follows */
+
+/* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
+ * output is flushed in plaintext first). */
+int conn_start_tls(conn *c, tls_ctx *t, const char *alpn);
+bool conn_is_tls(const conn *c);
+gnutls_session_t conn_tls_session(const conn *c); /* NULL without TLS */
+
+/* The output buffer: append to it, then call conn_flush() (cheap; the write happens once per
+ * loop turn, batching everything queued meanwhile). */
+tern_buf *conn_outbuf(conn *c);
+void conn_flush(conn *c);
+void conn_write(conn *c, const char *data, size_t len);
+size_t conn_pending_output(const conn *c);
+
+/* Stop/resume delivering input (e.g. during the delay after a failed authentication). */
+void conn_pause_reading(conn *c, bool paused);
+
+/* Stops reading, flushes what is queued (for at most a few seconds), closes, then calls
+ * on_closed. */
+void conn_close(conn *c);
+
+const char *conn_peer(const conn *c); /* "ip:port" */
+
+#endif

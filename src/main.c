@@ -1,0 +1,320 @@
+/* main.c — ternd: command line, start-up order, signals, and a graceful stop.
+ *
+ * Start-up order matters: everything that can fail on a bad config (config, certificates,
+ * modules, storage, listeners) is done before "ready" is logged, so an operator sees one clear
+ * error and no half-started server. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "c2s.h"
+#include "config.h"
+#include "host.h"
+#include "listen.h"
+#include "log.h"
+#include "module.h"
+#include "pidfile.h"
+#include "server.h"
+#include "storage_env.h"
+#include "tern_build.h"
+#include "tls.h"
+#include "util.h"
+
+#define STOP_GRACE_MS 3000
+#define SECRET_STORE "server"
+#define SECRET_OWNER "scram-secret"
+
+typedef struct options {
+    const char *config_path;
+    bool check_only;
+    bool daemonize;
+} options;
+
+static config **old_configs; /* kept for hosts that still point into them (SIGHUP) */
+static size_t n_old_configs;
+static struct event *stop_timer;
+static uint64_t stop_deadline;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ternd -c FILE [-t] [-d]\n"
+                 "  -c FILE  configuration file (INI, see tern.conf(5))\n"
+                 "  -t       check the configuration, certificates and modules, then exit\n"
+                 "  -d       run in the background; logs go to <data_dir>/ternd.log\n"
+                 "  -V       print the version\n");
+}
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "c:tdVh")) != -1) {
+        switch (opt) {
+        case 'c': o->config_path = optarg; break;
+        case 't': o->check_only = true; break;
+        case 'd': o->daemonize = true; break;
+        case 'V': printf("ternd %s\n", PACKAGE_VERSION); exit(0);
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (!o->config_path || optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* -t: every module named in the config must be a loadable file. */
+static int check_modules(const config *cfg)
+{
+    const char *dir = module_dir(cfg);
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        for (size_t j = 0; j < cfg->hosts[i].modules.n; j++) {
+            char *path = xasprintf("%s/%s.so", dir, cfg->hosts[i].modules.items[j]);
+            int ok = access(path, R_OK) == 0;
+            if (!ok)
+                fprintf(stderr, "ternd: %s: host %s: module %s not found (%s)\n", cfg->path,
+                        cfg->hosts[i].name, cfg->hosts[i].modules.items[j], path);
+            free(path);
+            if (!ok)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The SCRAM secret outlives restarts, so an unknown user's fake salt never changes and cannot
+ * be told from a real one by asking twice. */
+static int load_secret(void)
+{
+    void *value = NULL;
+    size_t len = 0;
+    int rc = storage_kv_get(server.storage, SECRET_STORE, SECRET_OWNER, &value, &len);
+    if (rc == 1 && len == sizeof server.secret) {
+        memcpy(server.secret, value, len);
+        free(value);
+        return 0;
+    }
+    free(value);
+    if (rc < 0)
+        return -1;
+    if (gnutls_rnd(GNUTLS_RND_KEY, server.secret, sizeof server.secret) != 0)
+        return -1;
+    return storage_kv_put(server.storage, SECRET_STORE, SECRET_OWNER, server.secret,
+                          sizeof server.secret);
+}
+
+static int start_hosts(char *err, size_t err_len)
+{
+    const config *cfg = server.cfg;
+    server.hosts = xcalloc(cfg->n_hosts, sizeof *server.hosts);
+    server.hosts_by_name = hashmap_new();
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        tern_host *h = host_new(&cfg->hosts[i]);
+        server.hosts[server.n_hosts++] = h;
+        hashmap_put(server.hosts_by_name, h->name, h);
+    }
+    const char *dir = module_dir(cfg);
+    for (size_t i = 0; i < server.n_hosts; i++)
+        if (module_load_host(server.hosts[i], dir, err, err_len) != 0)
+            return -1;
+    return 0;
+}
+
+static int start_listeners(char *err, size_t err_len)
+{
+    const config *cfg = server.cfg;
+    if (listen_add(&server.listeners, server.base, &cfg->c2s_listen, LISTEN_C2S, err,
+                   err_len) != 0 ||
+        listen_add(&server.listeners, server.base, &cfg->c2s_tls_listen, LISTEN_C2S_DIRECT, err,
+                   err_len) != 0)
+        return -1;
+    /* Federation and the HTTP adapter are separate work; say so rather than ignore the keys. */
+    if (cfg->s2s_listen.n)
+        log_warn(0, "[s2s] listen is set, but server-to-server support is not built yet");
+    if (cfg->http_listen.n || cfg->http_tls_listen.n)
+        log_warn(0, "[http] listen is set, but BOSH/WebSocket support is not built yet");
+    return 0;
+}
+
+/* ---- signals ---- */
+
+static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (server.n_clients == 0 || now_ms() >= stop_deadline)
+        event_base_loopexit(server.base, NULL);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (server.stopping) {
+        log_warn(0, "second stop signal: exiting now");
+        event_base_loopexit(server.base, NULL);
+        return;
+    }
+    log_info(0, "signal %d: stopping", (int)sig);
+    server.stopping = true;
+    listen_free_all(server.listeners);
+    server.listeners = NULL;
+    c2s_shutdown_all();
+    stop_deadline = now_ms() + STOP_GRACE_MS;
+    stop_timer = event_new(server.base, -1, EV_PERSIST, on_stop_tick, NULL);
+    struct timeval tv = { 0, 50000 };
+    event_add(stop_timer, &tv);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    char err[1024];
+    config *fresh = config_load(server.cfg->path, err, sizeof err);
+    if (!fresh) {
+        log_error(0, "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    tls_ctx *tls = tls_ctx_new(fresh, err, sizeof err);
+    if (!tls) {
+        log_error(0, "reload failed, keeping the running configuration: %s", err);
+        config_free(fresh);
+        return;
+    }
+    /* Hosts and their modules keep the configuration they started with; listeners, hosts and
+     * module lists change on restart. Certificates, admins, limits and logging change now. */
+    old_configs = xrealloc(old_configs, (n_old_configs + 1) * sizeof *old_configs);
+    old_configs[n_old_configs++] = server.cfg;
+    server.cfg = fresh;
+    tls_ctx_unref(server.tls);
+    server.tls = tls;
+    log_set_level((tern_log_level)fresh->log_level);
+    log_info(0, "configuration and certificates reloaded (listeners, hosts and modules change "
+                "on restart)");
+}
+
+/* ---- main ---- */
+
+static int daemonize(const config *cfg)
+{
+    char *log_path = xasprintf("%s/ternd.log", cfg->data_dir);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    free(log_path);
+    if (log_fd < 0 || daemon(0, 1) != 0) {
+        fprintf(stderr, "ternd: cannot daemonise: %s\n", strerror(errno));
+        return -1;
+    }
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    close(null_fd);
+    close(log_fd);
+    return 0;
+}
+
+static void shutdown_server(int pid_fd)
+{
+    listen_free_all(server.listeners);
+    c2s_free_all();
+    for (size_t i = 0; i < server.n_hosts; i++)
+        host_free(server.hosts[i]);
+    free(server.hosts);
+    hashmap_free(server.hosts_by_name);
+    tls_ctx_unref(server.tls);
+    storage_close(server.storage);
+    if (stop_timer)
+        event_free(stop_timer);
+    event_base_free(server.base);
+    pidfile_release(pid_fd, server.cfg->pid_file);
+    for (size_t i = 0; i < n_old_configs; i++)
+        config_free(old_configs[i]);
+    free(old_configs);
+    config_free(server.cfg);
+}
+
+int main(int argc, char **argv)
+{
+    options opts = { 0 };
+    char err[1024];
+    log_set_program("ternd");
+    if (parse_options(argc, argv, &opts) != 0)
+        return 2;
+    server.cfg = config_load(opts.config_path, err, sizeof err);
+    if (!server.cfg) {
+        fprintf(stderr, "ternd: %s\n", err);
+        return 1;
+    }
+    log_set_level((tern_log_level)server.cfg->log_level);
+    server.tls = tls_ctx_new(server.cfg, err, sizeof err);
+    if (!server.tls) {
+        fprintf(stderr, "ternd: %s\n", err);
+        return 1;
+    }
+    if (opts.check_only) {
+        int rc = check_modules(server.cfg);
+        if (rc == 0)
+            printf("ternd: %s: configuration OK\n", server.cfg->path);
+        tls_ctx_unref(server.tls);
+        config_free(server.cfg);
+        return rc == 0 ? 0 : 1;
+    }
+    if (mkdir(server.cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ternd: cannot create data_dir %s: %s\n", server.cfg->data_dir,
+                strerror(errno));
+        return 1;
+    }
+    if (opts.daemonize && daemonize(server.cfg) != 0)
+        return 1;
+    int pid_fd = pidfile_acquire(server.cfg->pid_file, err, sizeof err);
+    if (pid_fd < 0) {
+        log_error(0, "%s", err);
+        return 1;
+    }
+    server.storage = storage_open(server.cfg->data_dir, 0, err, sizeof err);
+    if (!server.storage || load_secret() != 0) {
+        log_error(0, "cannot open storage in %s: %s", server.cfg->data_dir,
+                  server.storage ? "cannot read or write the server secret" : err);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    server.base = event_base_new();
+    if (!server.base) {
+        log_error(0, "cannot create the event loop");
+        return 1;
+    }
+    if (start_hosts(err, sizeof err) != 0 || start_listeners(err, sizeof err) != 0) {
+        log_error(0, "%s", err);
+        shutdown_server(pid_fd);
+        return 1;
+    }
+    struct event *ev_term = evsignal_new(server.base, SIGTERM, on_sigterm, NULL);
+    struct event *ev_int = evsignal_new(server.base, SIGINT, on_sigterm, NULL);
+    struct event *ev_hup = evsignal_new(server.base, SIGHUP, on_sighup, NULL);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+    log_info(0, "tern %s ready: %zu host(s), data in %s", PACKAGE_VERSION, server.n_hosts,
+             server.cfg->data_dir);
+
+    event_base_dispatch(server.base);
+
+    log_info(0, "stopped");
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    shutdown_server(pid_fd);
+    return 0;
+}

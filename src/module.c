@@ -1,0 +1,97 @@
+/* module.c — the dlopen loader. A module's shared object exports one symbol,
+ * tern_module_definition, naming the API version it was built against; a mismatch is refused
+ * with a message that says what to rebuild. */
+#include "module.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hooks.h"
+#include "util.h"
+
+const char *module_dir(const config *cfg)
+{
+    if (cfg->module_dir)
+        return cfg->module_dir;
+    /* Like libtool's wrappers: a ternd run from its build tree uses the modules built beside it,
+     * so `src/ternd -c etc/tern.conf` works without `make install`. */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        if (strcmp(self, TERN_BUILD_BINARY) == 0)
+            return TERN_BUILD_MODULE_DIR;
+    }
+    return TERN_MODULE_DIR;
+}
+
+static int load_one(tern_host *host, const char *dir, const char *name, char *err,
+                    size_t err_len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.so", dir, name);
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        snprintf(err, err_len, "host %s: cannot load module %s: %s", host->name, name, dlerror());
+        return -1;
+    }
+    const tern_module_def *def = dlsym(handle, TERN_MODULE_SYMBOL);
+    if (!def) {
+        snprintf(err, err_len, "host %s: %s is not a tern module (no %s symbol)", host->name,
+                 path, TERN_MODULE_SYMBOL);
+        dlclose(handle);
+        return -1;
+    }
+    if (def->api_version != TERN_MODULE_API_VERSION) {
+        snprintf(err, err_len, "host %s: module %s was built for module API %u but this ternd "
+                 "provides API %u; rebuild the module against this version", host->name, name,
+                 def->api_version, TERN_MODULE_API_VERSION);
+        dlclose(handle);
+        return -1;
+    }
+    module_instance *m = xcalloc(1, sizeof *m);
+    m->def = def;
+    m->handle = handle;
+    host->loading = m;
+    char why[256] = "";
+    int rc = def->load(host, &m->state, why, sizeof why);
+    host->loading = NULL;
+    if (rc != 0) {
+        snprintf(err, err_len, "host %s: module %s failed to load: %s", host->name, name,
+                 why[0] ? why : "no reason given");
+        host_remove_owned(host, m);
+        dlclose(handle);
+        free(m);
+        return -1;
+    }
+    m->next = host->modules;
+    host->modules = m;
+    log_debug(0, "host %s: loaded module %s", host->name, def->name);
+    return 0;
+}
+
+int module_load_host(tern_host *host, const char *dir, char *err, size_t err_len)
+{
+    const config_strings *names = &host->cfg->modules;
+    for (size_t i = 0; i < names->n; i++)
+        if (load_one(host, dir, names->items[i], err, err_len) != 0)
+            return -1;
+    return 0;
+}
+
+void module_unload_host(tern_host *host)
+{
+    while (host->modules) {
+        module_instance *m = host->modules;
+        host->modules = m->next;
+        host_remove_owned(host, m);
+        if (m->def->unload)
+            m->def->unload(host, m->state);
+        dlclose(m->handle);
+        free(m);
+    }
+}

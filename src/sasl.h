@@ -1,0 +1,36 @@
+/* sasl.h — SASL for client streams (RFC 6120 §6): which mechanisms are offered, and one
+ * authentication exchange with SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) or PLAIN. Accounts are
+ * looked up on the stream's host; a missing account and a wrong password look the same. */
+#ifndef TERN_SASL_H
+#define TERN_SASL_H
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "host.h"
+
+typedef struct sasl_exchange sasl_exchange;
+
+typedef enum sasl_status { SASL_CONTINUE, SASL_SUCCESS, SASL_FAILURE } sasl_status;
+
+/* Adds <mechanisms/> (and XEP-0440 <sasl-channel-binding/> when -PLUS is possible) to the
+ * features. tls: the stream is encrypted (NULL otherwise). Returns whether -PLUS was offered. */
+bool sasl_offer(tern_xml *features, gnutls_session_t tls);
+
+/* Starts an exchange for `mech`. NULL with *failure ("invalid-mechanism",
+ * "encryption-required") when it cannot be used on this stream. */
+sasl_exchange *sasl_start(const char *mech, tern_host *host, gnutls_session_t tls,
+                          bool plus_offered, const char **failure);
+/* One step with the decoded client data. CONTINUE: send *out as <challenge/>. SUCCESS: send
+ * *out (may be NULL) with <success/>. FAILURE: *failure is the condition. *out is malloc'd. */
+sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, char **out,
+                      size_t *out_len, const char **failure);
+/* The authenticated account's prepared localpart, after SUCCESS. */
+const char *sasl_node(const sasl_exchange *ex);
+/* Whether a failure came from checking credentials (answered after a delay, RFC 6120 §6.4.5
+ * retries counted) rather than from the protocol. */
+bool sasl_failure_is_credentials(const sasl_exchange *ex);
+void sasl_free(sasl_exchange *ex);
+
+#endif

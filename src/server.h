@@ -1,0 +1,43 @@
+/* server.h — the process-wide state of ternd: configuration, storage, TLS, hosts, listeners and
+ * the event loop. One instance, created by main(); every core file reaches it through `server`.
+ *
+ * Threads: today one worker runs the one event loop and owns every session (DESIGN.md "Threads
+ * and ownership"). Code that touches a session does so only from its owning worker. */
+#ifndef TERN_SERVER_H
+#define TERN_SERVER_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "hashmap.h"
+#include "listen.h"
+#include "tern/storage.h"
+#include "tls.h"
+
+typedef struct tern_host tern_host;
+typedef struct c2s c2s;
+
+typedef struct server {
+    config *cfg;
+    tern_storage *storage;
+    struct event_base *base;
+    tls_ctx *tls;
+    tern_host **hosts;
+    size_t n_hosts;
+    hashmap *hosts_by_name;
+    listener *listeners;
+    c2s *clients;               /* every client connection, for shutdown and limits */
+    size_t n_clients;
+    uint64_t next_id;           /* connection/session ids for logs */
+    unsigned char secret[32];   /* per-process secret (SCRAM fake salts for unknown users) */
+    bool stopping;
+} server_state;
+
+extern server_state server;
+
+tern_host *server_find_host(const char *domain);
+uint64_t server_next_id(void);
+
+#endif

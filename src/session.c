@@ -1,0 +1,156 @@
+/* session.c — binding sessions into the host's routing table, presence state, teardown. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hooks.h"
+#include "util.h"
+
+tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx)
+{
+    tern_session *s = xcalloc(1, sizeof *s);
+    s->id = id;
+    s->host = host;
+    s->transport = t;
+    s->transport_ctx = ctx;
+    return s;
+}
+
+static void table_insert(tern_session *s)
+{
+    tern_host *h = s->host;
+    user_sessions *u = hashmap_get(h->users, s->jid.bare);
+    if (!u) {
+        u = xcalloc(1, sizeof *u);
+        hashmap_put(h->users, s->jid.bare, u);
+    }
+    s->next_of_user = u->head;
+    u->head = s;
+    u->count++;
+    h->n_sessions++;
+}
+
+static void table_remove(tern_session *s)
+{
+    tern_host *h = s->host;
+    user_sessions *u = hashmap_get(h->users, s->jid.bare);
+    if (!u)
+        return;
+    for (tern_session **at = &u->head; *at; at = &(*at)->next_of_user) {
+        if (*at == s) {
+            *at = s->next_of_user;
+            u->count--;
+            h->n_sessions--;
+            break;
+        }
+    }
+    if (u->count == 0)
+        free(hashmap_remove(h->users, s->jid.bare));
+}
+
+static tern_session *find_bound(tern_host *h, const tern_jid *full)
+{
+    user_sessions *u = hashmap_get(h->users, full->bare);
+    for (tern_session *s = u ? u->head : NULL; s; s = s->next_of_user)
+        if (strcmp(s->jid.resource, full->resource) == 0)
+            return s;
+    return NULL;
+}
+
+static void unbind(tern_session *s)
+{
+    if (!s->bound)
+        return;
+    if (s->available) {
+        s->available = false;
+        hooks_run_session(s->host, "session/unavailable", s);
+    }
+    hooks_run_session(s->host, "session/closed", s);
+    table_remove(s);
+    s->bound = false;
+}
+
+int session_bind(tern_session *s, const char *node, const char *resource, const char **why)
+{
+    char generated[24];
+    if (!resource || !*resource) {
+        /* RFC 6120 §7.6.2.1: the server generates a resource unique for the account. */
+        memcpy(generated, "tern-", 5);
+        random_token(generated + 5, 12);
+        resource = generated;
+    }
+    tern_jid jid;
+    if (jid_from_parts(node, s->host->name, resource, &jid, why) != 0)
+        return -1;
+    tern_session *old = find_bound(s->host, &jid);
+    if (old) {
+        log_info(old->id, "%s replaced by session s%llu", jid.full, (unsigned long long)s->id);
+        unbind(old);
+        old->transport->close(old->transport_ctx, STREAM_ERR_CONFLICT,
+                              "Replaced by a new session with the same resource");
+    }
+    jid_free(&s->jid);
+    s->jid = jid;
+    s->bound = true;
+    table_insert(s);
+    hooks_run_session(s->host, "session/bound", s);
+    return 0;
+}
+
+void session_set_presence(tern_session *s, const tern_xml *presence)
+{
+    const char *type = xml_attr(presence, "type");
+    bool was_available = s->available;
+    if (type && strcmp(type, "unavailable") == 0) {
+        s->available = false;
+        s->priority = 0;
+    } else {
+        s->available = true;
+        /* RFC 6121 §4.7.2.3: an integer -128..127; anything else counts as 0. */
+        const char *p = xml_child_text(presence, "priority", NULL);
+        long prio = 0;
+        if (p) {
+            char *end;
+            prio = strtol(p, &end, 10);
+            if (*end || end == p || prio < -128 || prio > 127)
+                prio = 0;
+        }
+        s->priority = (int)prio;
+    }
+    if (s->presence)
+        xml_unref(s->presence);
+    s->presence = xml_copy(presence);
+    if (s->available && !was_available)
+        hooks_run_session(s->host, "session/available", s);
+    else if (!s->available && was_available)
+        hooks_run_session(s->host, "session/unavailable", s);
+}
+
+void session_free(tern_session *s)
+{
+    if (!s)
+        return;
+    unbind(s);
+    if (s->presence)
+        xml_unref(s->presence);
+    jid_free(&s->jid);
+    free(s);
+}
+
+/* ---- the session half of the module API ---- */
+
+uint64_t tern_session_id(const tern_session *s) { return s->id; }
+
+const tern_jid *tern_session_jid(const tern_session *s) { return &s->jid; }
+
+tern_host *tern_session_host(tern_session *s) { return s->host; }
+
+bool tern_session_available(const tern_session *s) { return s->available; }
+
+int tern_session_priority(const tern_session *s) { return s->priority; }
+
+void tern_session_send(tern_session *s, const tern_xml *stanza)
+{
+    s->transport->send(s->transport_ctx, stanza);
+}

@@ -1,0 +1,1014 @@
+/* storage.c — the LMDB backend behind tern/storage.h and storage_env.h.
+ *
+ * One LMDB environment per data_dir, one named database per (kind, store) — "kv:accounts",
+ * "map:private", "arc:offline" — so kinds never mix, plus "meta" for archive id counters.
+ * Key layouts (owners are bare JIDs or hosts and never contain a NUL, so "owner\0" is a prefix
+ * no other owner shares, even when one owner is a prefix of another: "al@x" vs "al@xy"):
+ *   keyval   owner
+ *   map      owner '\0' key
+ *   archive  owner '\0' id (8 bytes, big-endian, so key order is id order)
+ *            value: when (8 bytes BE) | peer length (2 bytes BE) | peer | payload
+ *   meta     "\0seq:<store>" → last archive id handed out in that store (8 bytes BE)
+ *
+ * Concurrency. ternd's worker threads and ternctl (another process) share the environment.
+ * MDB_NOTLS frees read transactions from the thread that began them; LMDB serialises writers
+ * itself. Growing the map (mdb_env_set_mapsize) is only allowed while this process has no
+ * transaction open, so every transaction holds `map_lock` shared and a resize takes it
+ * exclusively. Callbacks (each_owner, map_each, archive_query) never run inside a
+ * transaction: items are copied out in batches and delivered after the transaction ends,
+ * so a callback may call back into storage and a slow callback never pins old pages.
+ *
+ * Durability: every write is one committed transaction with LMDB's default synchronous
+ * commit (no MDB_NOSYNC / MDB_NOMETASYNC), so a 0 return survives kill -9 and power loss. */
+#include "storage_env.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tern/log.h"
+#include "util.h"
+
+#define STORAGE_DEFAULT_MAP_SIZE ((size_t)1 << 30)
+#define STORAGE_MAX_DBS 128
+/* Bounds the loops that retry after MDB_MAP_FULL / MDB_MAP_RESIZED: doubling from 64 KiB
+ * reaches any realistic size in far fewer steps. */
+#define STORAGE_MAX_RETRIES 48
+/* Callback batches: at most this many items or (about) this many bytes per transaction. */
+#define STORAGE_BATCH_ITEMS 64
+#define STORAGE_BATCH_BYTES ((size_t)1 << 20)
+/* LMDB's compile-time MDB_MAXKEYSIZE is 511 by default; keys are built in a buffer this big
+ * and checked against the real limit from mdb_env_get_maxkeysize(). */
+#define STORAGE_KEY_BUF 512
+#define ARCHIVE_HEADER_LEN 10
+
+struct dbi_entry {
+    char *name;
+    MDB_dbi dbi;
+};
+
+struct tern_storage {
+    MDB_env *env;
+    char *dir;
+    size_t max_key;
+    size_t map_size;            /* current map size; changed only under map_lock exclusive */
+    pthread_rwlock_t map_lock;  /* shared: a transaction is open; exclusive: resizing */
+    pthread_mutex_t dbi_lock;   /* guards dbis[] and serialises mdb_dbi_open */
+    struct dbi_entry dbis[STORAGE_MAX_DBS];
+    size_t n_dbis;
+};
+
+/* ---- big-endian helpers ---- */
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- transactions and map size ---- */
+
+static void map_lock_exclusive_set(tern_storage *st, size_t size, const char *why)
+{
+    pthread_rwlock_wrlock(&st->map_lock);
+    int rc = mdb_env_set_mapsize(st->env, size);
+    if (rc)
+        log_error(0, "storage: %s: %s", why, mdb_strerror(rc));
+    MDB_envinfo info;
+    if (mdb_env_info(st->env, &info) == 0)
+        st->map_size = info.me_mapsize;
+    pthread_rwlock_unlock(&st->map_lock);
+}
+
+/* Another process grew the map past ours (MDB_MAP_RESIZED): size 0 adopts the size recorded in
+ * the environment. */
+static void adopt_map_size(tern_storage *st)
+{
+    map_lock_exclusive_set(st, 0, "adopting the map size");
+}
+
+/* MDB_MAP_FULL: double the map, unless another thread already grew it past `seen`. */
+static int grow_map(tern_storage *st, size_t seen)
+{
+    pthread_rwlock_wrlock(&st->map_lock);
+    int rc = 0;
+    if (st->map_size <= seen) {
+        if (seen > SIZE_MAX / 2) {
+            rc = MDB_MAP_FULL;
+        } else {
+            rc = mdb_env_set_mapsize(st->env, seen * 2);
+            MDB_envinfo info;
+            if (mdb_env_info(st->env, &info) == 0)
+                st->map_size = info.me_mapsize;
+        }
+        if (rc == 0)
+            log_info(0, "storage: map grown to %zu KiB", st->map_size / 1024);
+    }
+    pthread_rwlock_unlock(&st->map_lock);
+    if (rc) {
+        log_error(0, "storage: growing the map: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Begins a transaction holding map_lock shared; on success the caller ends it with txn_abort
+ * or txn_commit, which release the lock. *seen gets the map size the transaction runs with. */
+static int txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *seen)
+{
+    for (int tries = 0;; tries++) {
+        pthread_rwlock_rdlock(&st->map_lock);
+        int rc = mdb_txn_begin(st->env, NULL, flags, txn);
+        if (rc == 0) {
+            if (seen)
+                *seen = st->map_size;
+            return 0;
+        }
+        pthread_rwlock_unlock(&st->map_lock);
+        if (rc != MDB_MAP_RESIZED || tries >= STORAGE_MAX_RETRIES)
+            return rc;
+        adopt_map_size(st);
+    }
+}
+
+static void txn_abort(tern_storage *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->map_lock);
+}
+
+/* mdb_txn_commit frees the transaction whether or not it succeeds. */
+static int txn_commit(tern_storage *st, MDB_txn *txn)
+{
+    int rc = mdb_txn_commit(txn);
+    pthread_rwlock_unlock(&st->map_lock);
+    return rc;
+}
+
+static int begin_read(tern_storage *st, MDB_txn **txn, const char *what)
+{
+    int rc = txn_begin(st, MDB_RDONLY, txn, NULL);
+    if (rc) {
+        log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* One write operation run inside a write transaction: returns 0 to commit or an MDB/errno code
+ * to abort. It may run more than once (after the map grew), so it must not keep state
+ * between runs other than what it recomputes. */
+typedef int (*write_op)(MDB_txn *txn, void *arg);
+
+static int storage_write(tern_storage *st, const char *what, write_op op, void *arg)
+{
+    for (int tries = 0; tries < STORAGE_MAX_RETRIES; tries++) {
+        MDB_txn *txn;
+        size_t seen;
+        int rc = txn_begin(st, 0, &txn, &seen);
+        if (rc) {
+            log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
+            return -1;
+        }
+        rc = op(txn, arg);
+        if (rc == 0)
+            rc = txn_commit(st, txn);
+        else
+            txn_abort(st, txn);
+        if (rc == 0)
+            return 0;
+        if (rc != MDB_MAP_FULL) {
+            log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
+            return -1;
+        }
+        if (grow_map(st, seen) < 0)
+            return -1;
+    }
+    log_error(0, "storage: %s: %s", what, "the map could not grow enough");
+    return -1;
+}
+
+/* ---- named databases ---- */
+
+struct open_dbi_arg {
+    const char *name;
+    MDB_dbi dbi;
+};
+
+static int open_dbi_op(MDB_txn *txn, void *arg)
+{
+    struct open_dbi_arg *a = arg;
+    return mdb_dbi_open(txn, a->name, MDB_CREATE, &a->dbi);
+}
+
+/* The handle of database "kind:store" (or "meta" when store is NULL), created on first use.
+ * LMDB rules: mdb_dbi_open needs a transaction of its own that no other mdb_dbi_open runs
+ * beside, and the handle is usable by other transactions only once that one committed. So it
+ * runs in a dedicated write transaction under dbi_lock, before the caller begins its own. */
+static int get_dbi(tern_storage *st, const char *kind, const char *store, MDB_dbi *out)
+{
+    if (store && (!*store || strlen(store) > 200)) {
+        log_error(0, "storage: invalid store name");
+        return -1;
+    }
+    char name[256];
+    if (store)
+        snprintf(name, sizeof name, "%s:%s", kind, store);
+    else
+        snprintf(name, sizeof name, "%s", kind);
+
+    pthread_mutex_lock(&st->dbi_lock);
+    for (size_t i = 0; i < st->n_dbis; i++) {
+        if (strcmp(st->dbis[i].name, name) == 0) {
+            *out = st->dbis[i].dbi;
+            pthread_mutex_unlock(&st->dbi_lock);
+            return 0;
+        }
+    }
+    int ret = -1;
+    if (st->n_dbis == STORAGE_MAX_DBS) {
+        log_error(0, "storage: opening %s: %s", name, "too many stores");
+    } else {
+        struct open_dbi_arg a = { .name = name };
+        if (storage_write(st, name, open_dbi_op, &a) == 0) {
+            st->dbis[st->n_dbis].name = xstrdup(name);
+            st->dbis[st->n_dbis].dbi = a.dbi;
+            st->n_dbis++;
+            *out = a.dbi;
+            ret = 0;
+        }
+    }
+    pthread_mutex_unlock(&st->dbi_lock);
+    return ret;
+}
+
+/* ---- keys ---- */
+
+typedef struct key_buf {
+    unsigned char data[STORAGE_KEY_BUF];
+    size_t len;
+    size_t prefix_len;  /* owner + '\0' */
+} key_buf;
+
+/* Builds owner [ '\0' suffix ]. Fails (logged) when the key is empty or exceeds LMDB's limit. */
+static int key_make(tern_storage *st, key_buf *k, const char *owner, bool sep, const void *suffix,
+                    size_t suffix_len)
+{
+    size_t olen = owner ? strlen(owner) : 0;
+    size_t len = olen + (sep ? 1 + suffix_len : 0);
+    if (olen == 0 || len > st->max_key) {
+        log_error(0, "storage: %s", olen == 0 ? "empty owner" : "key too long");
+        return -1;
+    }
+    memcpy(k->data, owner, olen);
+    k->len = olen;
+    if (sep) {
+        k->data[k->len++] = '\0';
+        if (suffix_len)
+            memcpy(k->data + k->len, suffix, suffix_len);
+        k->len += suffix_len;
+    }
+    k->prefix_len = olen + 1;
+    return 0;
+}
+
+static bool has_prefix(const MDB_val *key, const key_buf *k)
+{
+    return key->mv_size >= k->prefix_len && memcmp(key->mv_data, k->data, k->prefix_len) == 0;
+}
+
+/* ---- environment ---- */
+
+tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t err_len)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "cannot create %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc) {
+        snprintf(err, err_len, "%s", mdb_strerror(rc));
+        return NULL;
+    }
+    if ((rc = mdb_env_set_maxdbs(env, STORAGE_MAX_DBS)) ||
+        (rc = mdb_env_set_mapsize(env, map_size ? map_size : STORAGE_DEFAULT_MAP_SIZE)) ||
+        (rc = mdb_env_open(env, dir, MDB_NOTLS, 0600))) {
+        snprintf(err, err_len, "cannot open storage in %s: %s", dir, mdb_strerror(rc));
+        mdb_env_close(env);
+        return NULL;
+    }
+    /* ternd may have been killed with -9 while it held read slots: free them, or they would
+     * pin old pages and make the file grow without bound. */
+    int dead = 0;
+    rc = mdb_reader_check(env, &dead);
+    if (rc)
+        log_warn(0, "storage: checking stale readers: %s", mdb_strerror(rc));
+    else if (dead > 0)
+        log_info(0, "storage: cleared %d stale reader slot(s)", dead);
+
+    tern_storage *st = xcalloc(1, sizeof *st);
+    st->env = env;
+    st->dir = xstrdup(dir);
+    int max_key = mdb_env_get_maxkeysize(env);
+    st->max_key = max_key > 0 && (size_t)max_key < STORAGE_KEY_BUF ? (size_t)max_key
+                                                                   : STORAGE_KEY_BUF - 1;
+    MDB_envinfo info;
+    st->map_size = mdb_env_info(env, &info) == 0 ? info.me_mapsize : map_size;
+    pthread_rwlock_init(&st->map_lock, NULL);
+    pthread_mutex_init(&st->dbi_lock, NULL);
+    return st;
+}
+
+void storage_close(tern_storage *st)
+{
+    if (!st)
+        return;
+    mdb_env_close(st->env);  /* also closes every dbi handle */
+    for (size_t i = 0; i < st->n_dbis; i++)
+        free(st->dbis[i].name);
+    pthread_rwlock_destroy(&st->map_lock);
+    pthread_mutex_destroy(&st->dbi_lock);
+    free(st->dir);
+    free(st);
+}
+
+long long storage_file_size(tern_storage *st)
+{
+    char *path = xasprintf("%s/data.mdb", st->dir);
+    struct stat sb;
+    long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    if (size < 0)
+        log_error(0, "storage: stat %s: %s", path, strerror(errno));
+    free(path);
+    return size;
+}
+
+/* ---- shared read / write helpers ---- */
+
+/* Reads one value by exact key: 1 and a malloc'd copy, 0 when absent, -1 on error. */
+static int get_value(tern_storage *st, MDB_dbi dbi, const key_buf *k, void **value, size_t *len,
+                     const char *what)
+{
+    MDB_txn *txn;
+    if (begin_read(st, &txn, what) < 0)
+        return -1;
+    MDB_val key = { k->len, (void *)k->data }, val;
+    int rc = mdb_get(txn, dbi, &key, &val);
+    int ret;
+    if (rc == 0) {
+        *value = xmalloc(val.mv_size);
+        memcpy(*value, val.mv_data, val.mv_size);
+        *len = val.mv_size;
+        ret = 1;
+    } else if (rc == MDB_NOTFOUND) {
+        *value = NULL;
+        *len = 0;
+        ret = 0;
+    } else {
+        log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
+        ret = -1;
+    }
+    txn_abort(st, txn);
+    return ret;
+}
+
+struct put_arg {
+    MDB_dbi dbi;
+    const key_buf *k;
+    const void *value;
+    size_t len;
+};
+
+static int put_op(MDB_txn *txn, void *arg)
+{
+    struct put_arg *a = arg;
+    MDB_val key = { a->k->len, (void *)a->k->data }, val = { a->len, (void *)a->value };
+    return mdb_put(txn, a->dbi, &key, &val, 0);
+}
+
+static int del_op(MDB_txn *txn, void *arg)
+{
+    struct put_arg *a = arg;
+    MDB_val key = { a->k->len, (void *)a->k->data };
+    int rc = mdb_del(txn, a->dbi, &key, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;  /* deleting what is absent is not an error */
+}
+
+/* Deletes every key that starts with k's prefix (owner + '\0'). Re-seeking after each delete is
+ * O(n log n) but leans on nothing subtle about cursor positions after mdb_cursor_del. */
+static int clear_prefix_op(MDB_txn *txn, void *arg)
+{
+    struct put_arg *a = arg;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, a->dbi, &cur);
+    if (rc)
+        return rc;
+    for (;;) {
+        MDB_val key = { a->k->prefix_len, (void *)a->k->data }, val;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND || (rc == 0 && !has_prefix(&key, a->k))) {
+            rc = 0;
+            break;
+        }
+        if (rc || (rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ---- keyval ---- */
+
+int storage_kv_get(tern_storage *st, const char *store, const char *owner, void **value,
+                   size_t *len)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+        return -1;
+    return get_value(st, dbi, &k, value, len, "kv get");
+}
+
+int storage_kv_put(tern_storage *st, const char *store, const char *owner, const void *value,
+                   size_t len)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, value, len };
+    return storage_write(st, "kv put", put_op, &a);
+}
+
+int storage_kv_delete(tern_storage *st, const char *store, const char *owner)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, NULL, 0 };
+    return storage_write(st, "kv delete", del_op, &a);
+}
+
+struct update_arg {
+    MDB_dbi dbi;
+    const key_buf *k;
+    storage_update (*fn)(void *ctx, const void *old, size_t old_len, void **out,
+                         size_t *out_len);
+    void *ctx;
+};
+
+static int update_op(MDB_txn *txn, void *arg)
+{
+    struct update_arg *a = arg;
+    MDB_val key = { a->k->len, (void *)a->k->data }, val;
+    int rc = mdb_get(txn, a->dbi, &key, &val);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    void *out = NULL;
+    size_t out_len = 0;
+    storage_update what = a->fn(a->ctx, rc == 0 ? val.mv_data : NULL, rc == 0 ? val.mv_size : 0,
+                                &out, &out_len);
+    switch (what) {
+    case STORAGE_PUT:
+        val.mv_data = out;
+        val.mv_size = out_len;
+        rc = mdb_put(txn, a->dbi, &key, &val, 0);
+        free(out);
+        return rc;
+    case STORAGE_DELETE:
+        return rc == 0 ? mdb_del(txn, a->dbi, &key, NULL) : 0;
+    case STORAGE_KEEP:
+    default:
+        return 0;  /* commits an empty transaction: cheap, LMDB writes nothing */
+    }
+}
+
+int storage_kv_update(tern_storage *st, const char *store, const char *owner,
+                      storage_update (*fn)(void *ctx, const void *old, size_t old_len,
+                                           void **out, size_t *out_len),
+                      void *ctx)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+        return -1;
+    struct update_arg a = { dbi, &k, fn, ctx };
+    return storage_write(st, "kv update", update_op, &a);
+}
+
+static bool owner_in_domain(const char *owner, size_t len, const char *domain)
+{
+    if (!domain)
+        return true;
+    size_t dlen = strlen(domain);
+    if (len == dlen)
+        return memcmp(owner, domain, dlen) == 0;
+    return len > dlen && owner[len - dlen - 1] == '@' &&
+           memcmp(owner + len - dlen, domain, dlen) == 0;
+}
+
+/* Batches of owner names, collected in one read transaction and delivered after it. */
+int storage_kv_each_owner(tern_storage *st, const char *store, const char *domain,
+                          int (*fn)(void *ctx, const char *owner), void *ctx)
+{
+    MDB_dbi dbi;
+    if (get_dbi(st, "kv", store, &dbi) < 0)
+        return -1;
+    char *batch[STORAGE_BATCH_ITEMS];
+    char *last = NULL;  /* the batch ended at this owner: resume after it */
+    for (;;) {
+        size_t n = 0;
+        bool done = false;
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        if (begin_read(st, &txn, "kv each") < 0) {
+            free(last);
+            return -1;
+        }
+        int rc = mdb_cursor_open(txn, dbi, &cur);
+        if (rc == 0) {
+            MDB_val key = { last ? strlen(last) : 0, last }, val;
+            rc = mdb_cursor_get(cur, &key, &val, last ? MDB_SET_RANGE : MDB_FIRST);
+            if (rc == 0 && last && key.mv_size == strlen(last) &&
+                memcmp(key.mv_data, last, key.mv_size) == 0)
+                rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            while (rc == 0 && n < STORAGE_BATCH_ITEMS) {
+                if (owner_in_domain(key.mv_data, key.mv_size, domain))
+                    batch[n++] = xstrndup(key.mv_data, key.mv_size);
+                rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            }
+            free(last);
+            last = n ? xstrdup(batch[n - 1]) : NULL;
+            if (rc == MDB_NOTFOUND) {
+                done = true;
+                rc = 0;
+            }
+            mdb_cursor_close(cur);
+        }
+        txn_abort(st, txn);
+        if (rc)
+            log_error(0, "storage: kv each: %s", mdb_strerror(rc));
+        bool stop = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!rc && !stop && fn(ctx, batch[i]) != 0)
+                stop = true;
+            free(batch[i]);
+        }
+        if (rc || stop || done) {
+            free(last);
+            return rc ? -1 : 0;
+        }
+    }
+}
+
+/* ---- map ---- */
+
+static int map_key(tern_storage *st, key_buf *k, const char *owner, const char *key)
+{
+    if (!key) {
+        log_error(0, "storage: map key missing");
+        return -1;
+    }
+    return key_make(st, k, owner, true, key, strlen(key));
+}
+
+int storage_map_get(tern_storage *st, const char *store, const char *owner, const char *key,
+                    void **value, size_t *len)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+        return -1;
+    return get_value(st, dbi, &k, value, len, "map get");
+}
+
+int storage_map_put(tern_storage *st, const char *store, const char *owner, const char *key,
+                    const void *value, size_t len)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, value, len };
+    return storage_write(st, "map put", put_op, &a);
+}
+
+int storage_map_delete(tern_storage *st, const char *store, const char *owner, const char *key)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, NULL, 0 };
+    return storage_write(st, "map delete", del_op, &a);
+}
+
+int storage_map_clear(tern_storage *st, const char *store, const char *owner)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "map", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, NULL, 0 };
+    return storage_write(st, "map clear", clear_prefix_op, &a);
+}
+
+struct map_item {
+    char *key;
+    void *value;
+    size_t len;
+};
+
+int storage_map_each(tern_storage *st, const char *store, const char *owner,
+                     int (*fn)(void *ctx, const char *key, const void *value, size_t len),
+                     void *ctx)
+{
+    MDB_dbi dbi;
+    key_buf k;  /* the owner prefix, then the full key to resume from */
+    if (get_dbi(st, "map", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+        return -1;
+    struct map_item batch[STORAGE_BATCH_ITEMS];
+    bool resume = false;
+    for (;;) {
+        size_t n = 0, bytes = 0;
+        bool done = false;
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        if (begin_read(st, &txn, "map each") < 0)
+            return -1;
+        int rc = mdb_cursor_open(txn, dbi, &cur);
+        if (rc == 0) {
+            MDB_val key = { k.len, k.data }, val;
+            rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+            if (rc == 0 && resume && key.mv_size == k.len && memcmp(key.mv_data, k.data, k.len) == 0)
+                rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            while (rc == 0 && has_prefix(&key, &k) && n < STORAGE_BATCH_ITEMS &&
+                   bytes < STORAGE_BATCH_BYTES) {
+                const char *name = (const char *)key.mv_data + k.prefix_len;
+                size_t name_len = key.mv_size - k.prefix_len;
+                batch[n].key = xstrndup(name, name_len);
+                batch[n].value = xmalloc(val.mv_size);
+                memcpy(batch[n].value, val.mv_data, val.mv_size);
+                batch[n].len = val.mv_size;
+                n++;
+                bytes += val.mv_size;
+                memcpy(k.data, key.mv_data, key.mv_size);  /* fits: it is a key */
+                k.len = key.mv_size;
+                resume = true;
+                rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            }
+            if (rc == MDB_NOTFOUND || (rc == 0 && !has_prefix(&key, &k))) {
+                done = true;
+                rc = 0;
+            }
+            mdb_cursor_close(cur);
+        }
+        txn_abort(st, txn);
+        if (rc)
+            log_error(0, "storage: map each: %s", mdb_strerror(rc));
+        bool stop = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!rc && !stop && fn(ctx, batch[i].key, batch[i].value, batch[i].len) != 0)
+                stop = true;
+            free(batch[i].key);
+            free(batch[i].value);
+        }
+        if (rc)
+            return -1;
+        if (stop || done)
+            return 0;
+    }
+}
+
+/* ---- archive ---- */
+
+static void seq_key(char *buf, size_t size, const char *store, MDB_val *key)
+{
+    /* The leading NUL keeps counters apart from anything else "meta" might hold later. */
+    int n = snprintf(buf, size, "%cseq:%s", '\0', store);
+    key->mv_data = buf;
+    key->mv_size = (size_t)n < size ? (size_t)n : size - 1;
+}
+
+struct append_arg {
+    MDB_dbi dbi, meta;
+    const char *store;
+    key_buf *k;          /* owner + '\0'; the id is written after the prefix */
+    unsigned char *value;
+    size_t len;
+    uint64_t id;
+};
+
+/* Takes the next id from the store's counter and writes counter and item in one transaction,
+ * so ids never repeat, even after the newest item was deleted. */
+static int append_op(MDB_txn *txn, void *arg)
+{
+    struct append_arg *a = arg;
+    char sbuf[256];
+    MDB_val skey, sval;
+    seq_key(sbuf, sizeof sbuf, a->store, &skey);
+    int rc = mdb_get(txn, a->meta, &skey, &sval);
+    uint64_t last = 0;
+    if (rc == 0 && sval.mv_size == 8)
+        last = get_be64(sval.mv_data);
+    else if (rc == 0)
+        return MDB_CORRUPTED;
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    a->id = last + 1;
+    unsigned char idbuf[8];
+    put_be64(idbuf, a->id);
+    sval.mv_data = idbuf;
+    sval.mv_size = 8;
+    if ((rc = mdb_put(txn, a->meta, &skey, &sval, 0)))
+        return rc;
+    put_be64(a->k->data + a->k->prefix_len, a->id);
+    MDB_val key = { a->k->prefix_len + 8, a->k->data }, val = { a->len, a->value };
+    /* Ids only grow, so the item always sorts last: MDB_APPEND would do, but a plain put
+     * stays correct even if an older file held odd keys. */
+    return mdb_put(txn, a->dbi, &key, &val, MDB_NOOVERWRITE);
+}
+
+int storage_archive_append(tern_storage *st, const char *store, const char *owner, time_t when,
+                           const char *peer, const void *payload, size_t len, uint64_t *id_out)
+{
+    MDB_dbi dbi, meta;
+    key_buf k;
+    unsigned char zero[8] = { 0 };
+    if (get_dbi(st, "arc", store, &dbi) < 0 || get_dbi(st, "meta", NULL, &meta) < 0 ||
+        key_make(st, &k, owner, true, zero, 8) < 0)
+        return -1;
+    size_t peer_len = peer ? strlen(peer) : 0;
+    if (peer_len > 0xffff) {
+        log_error(0, "storage: archive append: %s", "peer too long");
+        return -1;
+    }
+    size_t vlen = ARCHIVE_HEADER_LEN + peer_len + len;
+    unsigned char *value = xmalloc(vlen);
+    put_be64(value, (uint64_t)(int64_t)when);
+    value[8] = (unsigned char)(peer_len >> 8);
+    value[9] = (unsigned char)peer_len;
+    if (peer_len)
+        memcpy(value + ARCHIVE_HEADER_LEN, peer, peer_len);
+    if (len)
+        memcpy(value + ARCHIVE_HEADER_LEN + peer_len, payload, len);
+    struct append_arg a = { dbi, meta, store, &k, value, vlen, 0 };
+    int ret = storage_write(st, "archive append", append_op, &a);
+    free(value);
+    if (ret == 0 && id_out)
+        *id_out = a.id;
+    return ret;
+}
+
+/* Decodes a stored item in place (pointers into LMDB's map). peer is not NUL-terminated:
+ * *peer_len says how long it is. */
+static int archive_decode(const MDB_val *key, const MDB_val *val, size_t prefix_len,
+                          storage_archive_item *item, size_t *peer_len)
+{
+    if (key->mv_size != prefix_len + 8 || val->mv_size < ARCHIVE_HEADER_LEN)
+        return -1;
+    const unsigned char *v = val->mv_data;
+    *peer_len = (size_t)v[8] << 8 | v[9];
+    if (val->mv_size < ARCHIVE_HEADER_LEN + *peer_len)
+        return -1;
+    item->id = get_be64((const unsigned char *)key->mv_data + prefix_len);
+    item->when = (time_t)(int64_t)get_be64(v);
+    item->peer = *peer_len ? (const char *)v + ARCHIVE_HEADER_LEN : NULL;
+    item->payload = v + ARCHIVE_HEADER_LEN + *peer_len;
+    item->payload_len = val->mv_size - ARCHIVE_HEADER_LEN - *peer_len;
+    return 0;
+}
+
+static bool archive_matches(const storage_archive_item *item, size_t peer_len,
+                            const struct storage_archive_query *q)
+{
+    if (q->start && item->when < q->start)
+        return false;
+    if (q->end && item->when > q->end)
+        return false;
+    if (q->peer && (!item->peer || peer_len != strlen(q->peer) ||
+                    memcmp(item->peer, q->peer, peer_len) != 0))
+        return false;
+    return true;
+}
+
+/* Positions the cursor on the first key to look at: the first id > after (forward) or the
+ * last id < before (reverse), 0 = unbounded. Returns an MDB code; MDB_NOTFOUND = nothing. */
+static int archive_seek(MDB_cursor *cur, key_buf *k, uint64_t after, uint64_t before, int reverse,
+                        MDB_val *key, MDB_val *val)
+{
+    if (!reverse) {
+        if (after == UINT64_MAX)
+            return MDB_NOTFOUND;
+        put_be64(k->data + k->prefix_len, after + 1);
+        key->mv_size = k->prefix_len + 8;
+        key->mv_data = k->data;
+        return mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+    }
+    /* Reverse: seek to the first key at or past the bound, then step back one. Without an
+     * upper bound the bound is owner '\1', which sorts after every owner '\0' <id>. */
+    unsigned char seek[STORAGE_KEY_BUF];
+    memcpy(seek, k->data, k->prefix_len);
+    size_t seek_len;
+    if (before) {
+        put_be64(seek + k->prefix_len, before);
+        seek_len = k->prefix_len + 8;
+    } else {
+        seek[k->prefix_len - 1] = '\1';
+        seek_len = k->prefix_len;
+    }
+    key->mv_size = seek_len;
+    key->mv_data = seek;
+    int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+    if (rc == 0)
+        return mdb_cursor_get(cur, key, val, MDB_PREV);
+    if (rc == MDB_NOTFOUND)
+        return mdb_cursor_get(cur, key, val, MDB_LAST);
+    return rc;
+}
+
+struct archive_batch {
+    storage_archive_item items[STORAGE_BATCH_ITEMS];
+    size_t n;
+};
+
+static void archive_batch_free(struct archive_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free((void *)b->items[i].peer);
+        free((void *)b->items[i].payload);
+    }
+    b->n = 0;
+}
+
+/* One read transaction of a query: collects up to `want` matching items with after < id <
+ * before. *done is set when nothing is left to look at; *more when a match was seen beyond
+ * `want` (the query's max). Returns 0 or an MDB code. */
+static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
+                           const struct storage_archive_query *q, uint64_t after, uint64_t before,
+                           size_t want, struct archive_batch *b, bool *done, bool *more)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(st, MDB_RDONLY, &txn, NULL);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur))) {
+        txn_abort(st, txn);
+        return rc;
+    }
+    size_t cap = want < STORAGE_BATCH_ITEMS ? want : STORAGE_BATCH_ITEMS, bytes = 0;
+    MDB_val key, val;
+    *done = false;
+    for (rc = archive_seek(cur, k, after, before, q->reverse, &key, &val); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, q->reverse ? MDB_PREV : MDB_NEXT)) {
+        if (!has_prefix(&key, k))
+            break;
+        storage_archive_item item;
+        size_t peer_len;
+        if (archive_decode(&key, &val, k->prefix_len, &item, &peer_len) < 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if ((!q->reverse && before && item.id >= before) || (q->reverse && item.id <= after))
+            break;
+        if (!archive_matches(&item, peer_len, q))
+            continue;
+        if (b->n == want) {
+            *more = true;  /* one match past max is all "more" needs */
+            break;
+        }
+        if (b->n == cap || bytes >= STORAGE_BATCH_BYTES)
+            goto out;  /* batch full: the caller resumes after the last item */
+        storage_archive_item *copy = &b->items[b->n++];
+        *copy = item;
+        copy->peer = item.peer ? xstrndup(item.peer, peer_len) : NULL;
+        void *payload = xmalloc(item.payload_len);
+        if (item.payload_len)
+            memcpy(payload, item.payload, item.payload_len);
+        copy->payload = payload;
+        bytes += item.payload_len;
+    }
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        rc = 0;
+        *done = true;
+    }
+out:
+    mdb_cursor_close(cur);
+    txn_abort(st, txn);
+    return rc;
+}
+
+int storage_archive_query(tern_storage *st, const char *store, const char *owner,
+                          const struct storage_archive_query *q,
+                          int (*fn)(void *ctx, const storage_archive_item *item), void *ctx)
+{
+    static const struct storage_archive_query all;
+    MDB_dbi dbi;
+    key_buf k;
+    unsigned char zero[8] = { 0 };
+    if (!q)
+        q = &all;
+    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, zero, 8) < 0)
+        return -1;
+    uint64_t after = q->after_id, before = q->before_id;
+    size_t delivered = 0;
+    struct archive_batch *b = xcalloc(1, sizeof *b);
+    int ret;
+    for (;;) {
+        bool done = false, more = false;
+        size_t want = q->max ? q->max - delivered : SIZE_MAX;
+        int rc = archive_collect(st, dbi, &k, q, after, before, want, b, &done, &more);
+        if (rc) {
+            log_error(0, "storage: archive query: %s", mdb_strerror(rc));
+            archive_batch_free(b);
+            ret = -1;
+            break;
+        }
+        bool stop = false;
+        for (size_t i = 0; i < b->n && !stop; i++)
+            stop = fn(ctx, &b->items[i]) != 0;
+        if (b->n) {
+            if (q->reverse)
+                before = b->items[b->n - 1].id;
+            else
+                after = b->items[b->n - 1].id;
+        }
+        delivered += b->n;
+        archive_batch_free(b);
+        if (stop || done) {
+            ret = !stop && more ? 1 : 0;
+            break;
+        }
+    }
+    free(b);
+    return ret;
+}
+
+int storage_archive_delete(tern_storage *st, const char *store, const char *owner, uint64_t id)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    unsigned char idbuf[8];
+    put_be64(idbuf, id);
+    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, idbuf, 8) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, NULL, 0 };
+    return storage_write(st, "archive delete", del_op, &a);
+}
+
+/* Leaves the store's id counter alone: ids stay unique across a clear. */
+int storage_archive_clear(tern_storage *st, const char *store, const char *owner)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+        return -1;
+    struct put_arg a = { dbi, &k, NULL, 0 };
+    return storage_write(st, "archive clear", clear_prefix_op, &a);
+}
+
+int storage_archive_count(tern_storage *st, const char *store, const char *owner, size_t *count)
+{
+    MDB_dbi dbi;
+    key_buf k;
+    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+        return -1;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (begin_read(st, &txn, "archive count") < 0)
+        return -1;
+    size_t n = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc == 0) {
+        MDB_val key = { k.prefix_len, k.data }, val;
+        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && has_prefix(&key, &k);
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+            n++;
+        if (rc == MDB_NOTFOUND || rc == 0)
+            rc = 0;
+        mdb_cursor_close(cur);
+    }
+    txn_abort(st, txn);
+    if (rc) {
+        log_error(0, "storage: archive count: %s", mdb_strerror(rc));
+        return -1;
+    }
+    *count = n;
+    return 0;
+}

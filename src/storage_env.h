@@ -1,0 +1,31 @@
+/* storage_env.h — opening and closing the storage environment (core only; modules use
+ * tern/storage.h). One LMDB environment under data_dir with one named database per store.
+ * Safe to open from ternd and ternctl at the same time (LMDB's own locking). */
+#ifndef TERN_STORAGE_ENV_H
+#define TERN_STORAGE_ENV_H
+
+#include <stddef.h>
+
+#include "tern/storage.h"
+
+/* Opens (creating the folder if needed) the environment in `dir`. On failure returns NULL and
+ * writes a reason into err. map_size 0 means the default (1 GiB, grown on demand). */
+tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t err_len);
+void storage_close(tern_storage *st);
+/* Size in bytes of the data file, for `ternctl status`. */
+long long storage_file_size(tern_storage *st);
+
+/* Core only (accounts): read-modify-write of one keyval value in a single write transaction, so
+ * a check-then-put (create if absent) or two concurrent updates cannot race. `fn` sees the
+ * current value (NULL, 0 when absent) and returns STORAGE_KEEP (write nothing), STORAGE_PUT
+ * with *out and *out_len set to a malloc'd new value (the storage layer frees it) or
+ * STORAGE_DELETE. fn runs inside the write transaction: keep it short, never call the storage
+ * API from it, and let it recompute its ctx results each time (it runs again when the map had
+ * to grow). Returns 0, or -1 on error. */
+typedef enum storage_update { STORAGE_KEEP, STORAGE_PUT, STORAGE_DELETE } storage_update;
+int storage_kv_update(tern_storage *st, const char *store, const char *owner,
+                      storage_update (*fn)(void *ctx, const void *old, size_t old_len,
+                                           void **out, size_t *out_len),
+                      void *ctx);
+
+#endif

@@ -1,0 +1,485 @@
+/* stream.c — the incremental XMPP stream parser (stream.h): expat in, stanza trees out.
+ *
+ * Limits are enforced on input bytes, before expat can spend memory on them. The input is seen
+ * as a sequence of regions: the stream header (from the first byte), each top-level element
+ * (from its '<'), and the gaps between them (from the end of the last stanza or the last
+ * whitespace expat reported). No region may grow beyond max_stanza_size. Bytes are handed to
+ * expat in slices that never carry the current region past that limit, so a token expat must
+ * buffer while waiting for its end (a 10 MB attribute value without a closing quote) is cut off
+ * after max_stanza_size bytes, and expat's buffer stays around that size. Whitespace keepalives
+ * between stanzas move the gap's start forward, so an idle client can send them forever.
+ *
+ * Depth counts from the stanza: the top-level element is depth 1, its children depth 2, ...
+ *
+ * Restricted XML (RFC 6120 §11.1) is refused at the first sign: the DOCTYPE handler fires before
+ * any internal subset is read, so entity declarations (billion laughs) are never even parsed.
+ *
+ * Stopping: expat may still call a handler or two after XML_StopParser(), so every handler
+ * first checks `halted`. A reset requested from a callback is only recorded; it is carried out
+ * once XML_Parse() has returned, and the rest of that feed is dropped (RFC 6120 §5.4.3.3, §6.4.6:
+ * nothing follows <proceed/> or <success/> on the old stream). */
+#include "stream.h"
+
+#include <expat.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tern/ns.h"
+
+/* Expat reports qualified names as "uri<SEP>local". \x01 cannot occur in XML 1.0 text, so no
+ * namespace URI can contain it. */
+#define NS_SEP '\x01'
+
+struct stream_parser {
+    stream_parser_callbacks cb;
+    void *ctx;
+    size_t max_size;
+    unsigned max_depth;
+    XML_Parser xp;
+
+    unsigned depth;        /* 0: before the header; 1: in the stream; n+1: in a stanza at depth n */
+    tern_xml *stanza;      /* stanza being built, or NULL */
+    tern_xml *cur;         /* its element that is receiving children */
+    tern_buf text;         /* character data not yet added to cur (expat delivers it in pieces) */
+    char *default_ns;      /* default namespace declared on the header */
+
+    unsigned long long fed;          /* bytes given to expat since the last reset */
+    unsigned long long region_start; /* stream offset where the current region began */
+
+    bool in_feed;       /* inside stream_parser_feed() (callbacks may run) */
+    bool in_parse;      /* inside XML_Parse() */
+    bool halted;        /* ignore whatever expat still reports */
+    bool failed;        /* on_error was called */
+    bool closed;        /* </stream:stream> was seen */
+    bool reset_pending; /* stream_parser_reset() was called from a callback */
+};
+
+static void *stream_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *stream_xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* ---- stopping ------------------------------------------------------------------------------ */
+
+static void halt(stream_parser *p)
+{
+    p->halted = true;
+    if (p->in_parse)
+        XML_StopParser(p->xp, XML_FALSE);
+}
+
+static void drop_stanza(stream_parser *p)
+{
+    xml_unref(p->stanza);
+    p->stanza = p->cur = NULL;
+    buf_reset(&p->text);
+}
+
+/* Reports the one error of this stream. */
+static void fail(stream_parser *p, tern_stream_error cond, const char *text)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    halt(p);
+    drop_stanza(p);
+    if (p->cb.on_error)
+        p->cb.on_error(p->ctx, cond, text);
+}
+
+static void fail_from_expat(stream_parser *p)
+{
+    enum XML_Error code = XML_GetErrorCode(p->xp);
+    const char *text = XML_ErrorString(code);
+    switch (code) {
+    case XML_ERROR_UNBOUND_PREFIX:
+    case XML_ERROR_UNDECLARING_PREFIX:
+    case XML_ERROR_RESERVED_PREFIX_XML:
+    case XML_ERROR_RESERVED_PREFIX_XMLNS:
+    case XML_ERROR_RESERVED_NAMESPACE_URI:
+        fail(p, STREAM_ERR_BAD_NAMESPACE_PREFIX, text ? text : "bad namespace prefix");
+        break;
+    case XML_ERROR_NO_MEMORY:
+        fail(p, STREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+        break;
+    case XML_ERROR_UNKNOWN_ENCODING:
+    case XML_ERROR_INCORRECT_ENCODING:
+        fail(p, STREAM_ERR_UNSUPPORTED_ENCODING, "only UTF-8 is supported");
+        break;
+    default:
+        fail(p, STREAM_ERR_NOT_WELL_FORMED, text ? text : "not well-formed");
+        break;
+    }
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+/* Stream offset just after the event expat is reporting. */
+static unsigned long long event_end(stream_parser *p)
+{
+    XML_Index at = XML_GetCurrentByteIndex(p->xp);
+    int count = XML_GetCurrentByteCount(p->xp);
+    return (unsigned long long)(at < 0 ? 0 : at) + (unsigned long long)(count < 0 ? 0 : count);
+}
+
+static unsigned long long event_start(stream_parser *p)
+{
+    XML_Index at = XML_GetCurrentByteIndex(p->xp);
+    return (unsigned long long)(at < 0 ? 0 : at);
+}
+
+/* Splits expat's "uri<SEP>local" (or plain "local") without copying: *uri_len is 0 when the
+ * name has no namespace. */
+static const char *split_name(const char *qname, const char **uri, size_t *uri_len)
+{
+    const char *sep = strchr(qname, NS_SEP);
+    if (!sep) {
+        *uri = "";
+        *uri_len = 0;
+        return qname;
+    }
+    *uri = qname;
+    *uri_len = (size_t)(sep - qname);
+    return sep + 1;
+}
+
+static bool ns_is(const char *uri, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(uri, want, len) == 0;
+}
+
+static void set_attrs(tern_xml *node, const XML_Char **atts)
+{
+    tern_buf ns;
+    buf_init(&ns);
+    for (size_t i = 0; atts[i]; i += 2) {
+        const char *uri;
+        size_t uri_len;
+        const char *local = split_name(atts[i], &uri, &uri_len);
+        if (uri_len == 0) {
+            xml_set_attr(node, local, atts[i + 1]);
+        } else {
+            buf_reset(&ns);
+            buf_append(&ns, uri, uri_len);
+            xml_set_attr_ns(node, buf_cstr(&ns), local, atts[i + 1]);
+        }
+    }
+    buf_free(&ns);
+}
+
+/* A new element named by expat's qname; parent NULL makes a new root. */
+static tern_xml *element_for(tern_xml *parent, const char *qname)
+{
+    const char *uri;
+    size_t uri_len;
+    const char *local = split_name(qname, &uri, &uri_len);
+    tern_buf ns;
+    buf_init(&ns);
+    buf_append(&ns, uri, uri_len);
+    tern_xml *e = parent ? xml_add_child(parent, local, buf_cstr(&ns)) : xml_new(local, buf_cstr(&ns));
+    buf_free(&ns);
+    return e;
+}
+
+static void flush_text(stream_parser *p)
+{
+    if (p->text.len && p->cur)
+        xml_add_text(p->cur, p->text.data, p->text.len);
+    buf_reset(&p->text);
+}
+
+/* ---- expat handlers ------------------------------------------------------------------------ */
+
+static void open_stream(stream_parser *p, const char *qname, const XML_Char **atts)
+{
+    const char *uri;
+    size_t uri_len;
+    const char *local = split_name(qname, &uri, &uri_len);
+    /* RFC 6120 §4.8.1: the root must be {http://etherx.jabber.org/streams}stream. */
+    if (!ns_is(uri, uri_len, NS_STREAMS) || strcmp(local, "stream") != 0) {
+        fail(p, STREAM_ERR_INVALID_NAMESPACE, "the root element must be <stream:stream/>");
+        return;
+    }
+    tern_xml *header = xml_new("stream", NS_STREAMS);
+    set_attrs(header, atts);
+    p->depth = 1;
+    p->region_start = event_end(p);
+    if (p->cb.on_open)
+        p->cb.on_open(p->ctx, header, p->default_ns ? p->default_ns : "");
+    xml_unref(header);
+}
+
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+    stream_parser *p = ud;
+    if (p->halted)
+        return;
+    if (p->depth == 0) {
+        open_stream(p, name, atts);
+        return;
+    }
+    flush_text(p);
+    if (p->depth == 1) {
+        p->region_start = event_start(p); /* the stanza's bytes count from its '<' */
+        p->stanza = p->cur = element_for(NULL, name);
+    } else {
+        if (p->depth > p->max_depth) { /* the new element would be at stanza depth p->depth */
+            fail(p, STREAM_ERR_POLICY_VIOLATION, "stanza nested too deeply");
+            return;
+        }
+        p->cur = element_for(p->cur, name);
+    }
+    set_attrs(p->cur, atts);
+    p->depth++;
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+    (void)name; /* expat has checked that it matches the start tag */
+    stream_parser *p = ud;
+    if (p->halted)
+        return;
+    if (p->depth == 1) {
+        /* </stream:stream>: nothing may follow on this stream (RFC 6120 §4.4). */
+        p->depth = 0;
+        p->closed = true;
+        halt(p);
+        if (p->cb.on_close)
+            p->cb.on_close(p->ctx);
+        return;
+    }
+    flush_text(p);
+    p->depth--;
+    if (p->depth > 1) {
+        p->cur = xml_parent(p->cur);
+        return;
+    }
+    tern_xml *stanza = p->stanza;
+    p->stanza = p->cur = NULL;
+    p->region_start = event_end(p);
+    if (p->cb.on_stanza)
+        p->cb.on_stanza(p->ctx, stanza);
+    else
+        xml_unref(stanza);
+}
+
+static bool all_whitespace(const char *s, int len)
+{
+    for (int i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+{
+    stream_parser *p = ud;
+    if (p->halted || len <= 0)
+        return;
+    if (p->depth >= 2) {
+        buf_append(&p->text, s, (size_t)len);
+        return;
+    }
+    /* Between stanzas only whitespace (keepalives) is allowed; RFC 6120 §4.9.3.1 names text
+     * there bad-format. Reported whitespace is consumed, so the gap region restarts after it. */
+    if (!all_whitespace(s, len)) {
+        fail(p, STREAM_ERR_BAD_FORMAT, "text is not allowed between stanzas");
+        return;
+    }
+    p->region_start = event_end(p);
+}
+
+static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
+{
+    stream_parser *p = ud;
+    if (p->halted || p->depth != 0 || prefix)
+        return;
+    /* The header's default namespace says which kind of stream this is (RFC 6120 §4.8.3). */
+    free(p->default_ns);
+    p->default_ns = stream_xstrdup(uri ? uri : "");
+}
+
+static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding,
+                                int standalone)
+{
+    (void)version;
+    (void)standalone;
+    stream_parser *p = ud;
+    if (p->halted)
+        return;
+    /* RFC 6120 §11.6: XMPP is UTF-8 only. */
+    if (encoding && strcasecmp(encoding, "UTF-8") != 0)
+        fail(p, STREAM_ERR_UNSUPPORTED_ENCODING, "only UTF-8 is supported");
+}
+
+/* RFC 6120 §11.1: no DTD, no entity declarations, no comments, no processing instructions. */
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                               const XML_Char *pubid, int has_internal_subset)
+{
+    (void)name;
+    (void)sysid;
+    (void)pubid;
+    (void)has_internal_subset;
+    fail(ud, STREAM_ERR_RESTRICTED_XML, "DTDs are not allowed");
+}
+
+static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
+                                   const XML_Char *value, int value_len, const XML_Char *base,
+                                   const XML_Char *sysid, const XML_Char *pubid,
+                                   const XML_Char *notation)
+{
+    (void)name;
+    (void)is_param;
+    (void)value;
+    (void)value_len;
+    (void)base;
+    (void)sysid;
+    (void)pubid;
+    (void)notation;
+    fail(ud, STREAM_ERR_RESTRICTED_XML, "entity declarations are not allowed");
+}
+
+static void XMLCALL on_comment(void *ud, const XML_Char *data)
+{
+    (void)data;
+    fail(ud, STREAM_ERR_RESTRICTED_XML, "comments are not allowed");
+}
+
+static void XMLCALL on_pi(void *ud, const XML_Char *target, const XML_Char *data)
+{
+    (void)target;
+    (void)data;
+    fail(ud, STREAM_ERR_RESTRICTED_XML, "processing instructions are not allowed");
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static XML_Parser expat_new(stream_parser *p)
+{
+    XML_Parser xp = XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (!xp)
+        abort();
+    XML_SetUserData(xp, p);
+    XML_SetElementHandler(xp, on_start, on_end);
+    XML_SetCharacterDataHandler(xp, on_text);
+    XML_SetStartNamespaceDeclHandler(xp, on_ns_start);
+    XML_SetXmlDeclHandler(xp, on_xml_decl);
+    XML_SetStartDoctypeDeclHandler(xp, on_doctype);
+    XML_SetEntityDeclHandler(xp, on_entity_decl);
+    XML_SetCommentHandler(xp, on_comment);
+    XML_SetProcessingInstructionHandler(xp, on_pi);
+    XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    /* Reparse deferral (expat 2.6, backported to Debian's 2.5.0) would hold back a complete
+     * stanza until more bytes arrive; our own size limit already bounds the rescanning it
+     * guards against, and a server must answer a stanza as soon as its last byte is in. */
+    XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+    return xp;
+}
+
+static void parser_clear(stream_parser *p)
+{
+    drop_stanza(p);
+    free(p->default_ns);
+    p->default_ns = NULL;
+    p->depth = 0;
+    p->fed = p->region_start = 0;
+    p->halted = p->failed = p->closed = p->reset_pending = false;
+}
+
+stream_parser *stream_parser_new(const stream_parser_callbacks *cb, void *ctx,
+                                 size_t max_stanza_size, unsigned max_depth)
+{
+    stream_parser *p = stream_xcalloc(1, sizeof *p);
+    p->cb = *cb;
+    p->ctx = ctx;
+    p->max_size = max_stanza_size ? max_stanza_size : 1;
+    p->max_depth = max_depth ? max_depth : 1;
+    buf_init(&p->text);
+    p->xp = expat_new(p);
+    return p;
+}
+
+void stream_parser_free(stream_parser *p)
+{
+    if (!p)
+        return;
+    parser_clear(p);
+    buf_free(&p->text);
+    XML_ParserFree(p->xp);
+    free(p);
+}
+
+static void do_reset(stream_parser *p)
+{
+    /* A fresh expat parser rather than XML_ParserReset(): nothing of the old stream (bindings,
+     * buffered bytes, settings) can leak into the new one. */
+    XML_ParserFree(p->xp);
+    p->xp = expat_new(p);
+    parser_clear(p);
+}
+
+void stream_parser_reset(stream_parser *p)
+{
+    if (p->in_feed) {
+        p->reset_pending = true;
+        halt(p);
+        return;
+    }
+    do_reset(p);
+}
+
+int stream_parser_feed(stream_parser *p, const char *data, size_t len)
+{
+    if (p->in_feed || p->failed)
+        return -1;
+    if (p->closed)
+        return 0;
+    p->in_feed = true;
+    while (len > 0) {
+        unsigned long long used = p->fed - p->region_start;
+        if (used >= p->max_size) {
+            fail(p, STREAM_ERR_POLICY_VIOLATION,
+                 p->depth == 0   ? "stream header too large"
+                 : p->stanza ? "stanza too large"
+                             : "too much data between stanzas");
+            break;
+        }
+        /* Never let expat see bytes beyond the current region's allowance. */
+        unsigned long long room = p->max_size - used;
+        size_t n = len;
+        if (n > room)
+            n = (size_t)room;
+        if (n > INT_MAX / 2)
+            n = INT_MAX / 2;
+        p->fed += n;
+        p->in_parse = true;
+        enum XML_Status st = XML_Parse(p->xp, data, (int)n, XML_FALSE);
+        p->in_parse = false;
+        data += n;
+        len -= n;
+        if (p->reset_pending) {
+            do_reset(p); /* the rest of this feed belonged to the old stream */
+            break;
+        }
+        if (st == XML_STATUS_ERROR && !p->halted)
+            fail_from_expat(p);
+        if (p->failed || p->closed)
+            break;
+    }
+    p->in_feed = false;
+    return p->failed ? -1 : 0;
+}

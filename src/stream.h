@@ -1,0 +1,50 @@
+/* stream.h — incremental XMPP stream parser (expat) that emits complete stanzas as trees.
+ *
+ * One parser per connection. Bytes are fed as they arrive, in chunks of any size; the parser
+ * reports the stream header, each complete top-level element (a "stanza", which also covers
+ * <starttls/>, <auth/>, ... at depth 1), the closing </stream:stream>, or one error, after which
+ * it accepts nothing more. Limits are enforced before memory is spent: a top-level element larger
+ * than max_stanza_size (counted in bytes of input, including an element that never closes) is a
+ * policy-violation; nesting deeper than max_depth is a policy-violation. Restricted XML (RFC 6120
+ * §11.1): a DOCTYPE, entity declaration, comment or processing instruction is restricted-xml;
+ * malformed XML or bad UTF-8 is not-well-formed; a declared encoding other than UTF-8 is
+ * unsupported-encoding; a root element that is not {http://etherx.jabber.org/streams}stream is
+ * invalid-namespace; non-whitespace text between stanzas is bad-format. Whitespace between
+ * stanzas (keepalives) is ignored. */
+#ifndef TERN_STREAM_H
+#define TERN_STREAM_H
+
+#include <stddef.h>
+
+#include "tern/error.h"
+#include "tern/xml.h"
+
+typedef struct stream_parser stream_parser;
+
+typedef struct stream_parser_callbacks {
+    /* The stream header: an element named "stream" in NS_STREAMS with its attributes (to, from,
+     * version, id, xml:lang as {TERN_XML_NS_XML}lang). `default_ns` is the default namespace
+     * declared on the header ("jabber:client", "jabber:server", ...) or "" if none. The header
+     * is borrowed: valid only during the call. */
+    void (*on_open)(void *ctx, const tern_xml *header, const char *default_ns);
+    /* A complete top-level element. Ownership passes to the callee (xml_unref when done). */
+    void (*on_stanza)(void *ctx, tern_xml *stanza);
+    /* </stream:stream> was received. */
+    void (*on_close)(void *ctx);
+    /* The stream is unusable; `text` is a short English reason for logs and <text/>. */
+    void (*on_error)(void *ctx, tern_stream_error cond, const char *text);
+} stream_parser_callbacks;
+
+stream_parser *stream_parser_new(const stream_parser_callbacks *cb, void *ctx,
+                                 size_t max_stanza_size, unsigned max_depth);
+void stream_parser_free(stream_parser *p);
+/* Feeds bytes. Callbacks run from inside this call; a callback may call stream_parser_reset()
+ * (stream restart after STARTTLS/SASL: the rest of the current chunk is then discarded, which is
+ * what RFC 6120 requires since nothing may follow <proceed/> or <success/> before the restart) or
+ * stream_parser_free() is NOT allowed from a callback. Returns 0, or -1 once an error was
+ * reported (on_error is called exactly once; later feeds return -1 without calling anything). */
+int stream_parser_feed(stream_parser *p, const char *data, size_t len);
+/* Forget all state and expect a new stream header (stream restart). */
+void stream_parser_reset(stream_parser *p);
+
+#endif

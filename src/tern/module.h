@@ -1,0 +1,147 @@
+/* tern/module.h — the whole module API (with the other headers in src/tern/).
+ *
+ * A module is one shared object, loaded per host when that host's `modules =` line names it.
+ * It declares itself with TERN_MODULE(); its load() registers hooks, iq handlers, disco items and
+ * timers for one host. Everything a module registered is removed by the core when the module
+ * unloads, so unload() only frees the module's own state.
+ *
+ * Stanza events are named "<kind>/<destination>" where kind is message, presence, iq-get, iq-set,
+ * iq-result or iq-error and destination is the class of the 'to' address:
+ *   host   the server itself (to="example.org" or "example.org/resource")
+ *   bare   a local account (to="user@example.org")
+ *   full   a local account's resource (to="user@example.org/res")
+ *   remote another domain (the s2s module claims these)
+ * iq-get and iq-set events also carry the payload: "iq-get/host/urn:xmpp:ping:ping" (namespace,
+ * ':' and element name). Handlers run in descending priority; the first that returns
+ * TERN_HANDLED ends the chain. The core's own default behaviour (RFC 6121 §8 delivery, or a
+ * service-unavailable error for an iq nobody claims) runs when every handler passed.
+ *
+ * Threads: a handler runs on the worker that owns the stanza's origin; it must not keep pointers
+ * to sessions beyond the call. */
+#ifndef TERN_MODULE_H
+#define TERN_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/error.h"
+#include "tern/jid.h"
+#include "tern/log.h"
+#include "tern/ns.h"
+#include "tern/storage.h"
+#include "tern/xml.h"
+
+#define TERN_MODULE_API_VERSION 1
+
+typedef struct tern_host tern_host;
+typedef struct tern_session tern_session;
+
+typedef struct tern_module_def {
+    unsigned api_version;
+    const char *name;
+    /* Called once per host that loads the module. Returns 0, or -1 with a reason in err. */
+    int (*load)(tern_host *host, void **state, char *err, size_t err_len);
+    void (*unload)(tern_host *host, void *state); /* may be NULL */
+} tern_module_def;
+
+#define TERN_MODULE_SYMBOL "tern_module_definition"
+#define TERN_MODULE(name_, load_, unload_)                                                  \
+    __attribute__((visibility("default"))) const tern_module_def tern_module_definition = { \
+        TERN_MODULE_API_VERSION, (name_), (load_), (unload_)}
+
+/* ---- stanza events ---- */
+
+typedef enum tern_event_result { TERN_PASS = 0, TERN_HANDLED = 1 } tern_event_result;
+
+typedef struct tern_stanza_event {
+    tern_host *host;       /* the local host the stanza is addressed to (or comes from) */
+    tern_xml *stanza;      /* borrowed; xml_ref() it to keep it */
+    const tern_jid *from;  /* prepared sender address */
+    const tern_jid *to;    /* prepared destination (defaulted per RFC 6120 §10.3) */
+    tern_session *origin;  /* the local session it came from, or NULL */
+} tern_stanza_event;
+
+typedef tern_event_result (*tern_stanza_handler)(const tern_stanza_event *ev, void *data);
+
+#define TERN_PRIORITY_DEFAULT 0
+
+int tern_hook_stanza(tern_host *host, const char *event, int priority, tern_stanza_handler fn,
+                     void *data);
+/* Shortcut: type "get" or "set", destination "host", "bare" or "full". */
+int tern_hook_iq(tern_host *host, const char *type, const char *destination, const char *xmlns,
+                 const char *element, tern_stanza_handler fn, void *data);
+
+/* ---- session events ---- */
+
+/* "session/bound" (a resource was bound), "session/closed" (before it goes away),
+ * "session/available" (initial presence), "session/unavailable". */
+typedef void (*tern_session_handler)(tern_session *session, void *data);
+int tern_hook_session(tern_host *host, const char *event, tern_session_handler fn, void *data);
+
+/* ---- stream features ----
+ * Called while building <stream:features/> for an authenticated client stream (before resource
+ * binding, so `session` is NULL today); a handler adds its feature elements to `features`. */
+typedef void (*tern_features_handler)(tern_session *session, tern_xml *features, void *data);
+int tern_hook_features(tern_host *host, tern_features_handler fn, void *data);
+
+/* ---- registries ----
+ * Named collections that several modules contribute to and one collects from, whatever the
+ * load order. Items are strings (a disco feature namespace) with optional data. */
+int tern_registry_add(tern_host *host, const char *registry, const char *item, const void *data);
+typedef void (*tern_registry_fn)(void *ctx, const char *item, const void *data);
+void tern_registry_each(tern_host *host, const char *registry, tern_registry_fn fn, void *ctx);
+
+/* Well-known registries with typed helpers. */
+#define TERN_REG_DISCO_FEATURE  "disco-feature"   /* item: feature var */
+#define TERN_REG_DISCO_IDENTITY "disco-identity"  /* item: "category/type", data: name */
+#define TERN_REG_DISCO_ACCOUNT_FEATURE "disco-account-feature" /* features of user@host */
+void tern_disco_add_feature(tern_host *host, const char *var);
+void tern_disco_add_identity(tern_host *host, const char *category, const char *type,
+                             const char *name);
+
+/* ---- sending ---- */
+
+/* Routes a stanza as the server (no origin session). Takes ownership. 'from' and 'to' must be
+ * set. */
+void tern_route(tern_host *host, tern_xml *stanza);
+/* A new <iq type='result'/> answering ev (id copied, from/to swapped). Caller adds a payload and
+ * passes it to tern_reply(). */
+tern_xml *tern_iq_result_new(const tern_stanza_event *ev);
+/* Sends `reply` (ownership passes) back to the sender of ev. */
+void tern_reply(const tern_stanza_event *ev, tern_xml *reply);
+/* Answers ev with a stanza error (RFC 6120 §8.3); does nothing when ev is itself an error. */
+void tern_reply_error(const tern_stanza_event *ev, tern_stanza_error cond, const char *text);
+
+/* ---- hosts and sessions ---- */
+
+const char *tern_host_name(const tern_host *host);
+tern_storage *tern_host_storage(tern_host *host);
+bool tern_host_is_admin(const tern_host *host, const char *bare_jid);
+bool tern_host_account_exists(tern_host *host, const char *node);
+/* Calls fn for each bound session of the account `bare` on this host (any order). */
+void tern_host_each_session(tern_host *host, const char *bare,
+                            void (*fn)(tern_session *session, void *ctx), void *ctx);
+size_t tern_host_session_count(const tern_host *host);
+
+uint64_t tern_session_id(const tern_session *session);
+const tern_jid *tern_session_jid(const tern_session *session); /* full JID once bound */
+tern_host *tern_session_host(tern_session *session);
+bool tern_session_available(const tern_session *session); /* has sent initial presence */
+int tern_session_priority(const tern_session *session);
+/* Queues a stanza for the session's client. The stanza stays owned by the caller. */
+void tern_session_send(tern_session *session, const tern_xml *stanza);
+
+/* ---- timers ---- */
+typedef struct tern_timer tern_timer;
+/* Runs fn after `ms` milliseconds (every `ms` when repeat). Removed automatically when the
+ * module unloads. */
+tern_timer *tern_timer_add(tern_host *host, unsigned ms, bool repeat, void (*fn)(void *data),
+                           void *data);
+void tern_timer_cancel(tern_timer *timer);
+
+/* ---- server ---- */
+const char *tern_server_version(void); /* e.g. "0.1.0" */
+const char *tern_server_name(void);    /* "tern" */
+
+#endif

@@ -1,0 +1,77 @@
+/* tern/storage.h — the narrow storage API modules use (DESIGN.md "Storage").
+ *
+ * Three kinds of store, each named by a short string ("accounts", "roster", "offline", ...):
+ *   keyval:  one value per owner;
+ *   map:     many keyed values per owner;
+ *   archive: an append-only, time-ordered log per owner.
+ * An owner is a prepared bare JID ("user@host") or a host ("host"). Every write is committed
+ * durably before the call returns (a crash right after a 0 return loses nothing). Functions
+ * return 0 on success, 1 for "found"/"more", -1 on error (logged by the storage layer).
+ * Values are opaque bytes; the caller owns what it passes in, and frees what it gets out with
+ * free(). The backend today is LMDB; modules never see it. */
+#ifndef TERN_STORAGE_H
+#define TERN_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct tern_storage tern_storage;
+
+/* keyval. get: 1 and *value, *len (malloc'd) when present, 0 when absent. */
+int storage_kv_get(tern_storage *st, const char *store, const char *owner, void **value,
+                   size_t *len);
+int storage_kv_put(tern_storage *st, const char *store, const char *owner, const void *value,
+                   size_t len);
+int storage_kv_delete(tern_storage *st, const char *store, const char *owner); /* absent: 0 */
+/* Calls fn for each owner in a store whose owner ends with "@domain" (or every owner when
+ * domain is NULL), in key order. fn returns 0 to continue, non-zero to stop. */
+int storage_kv_each_owner(tern_storage *st, const char *store, const char *domain,
+                          int (*fn)(void *ctx, const char *owner), void *ctx);
+
+/* map. */
+int storage_map_get(tern_storage *st, const char *store, const char *owner, const char *key,
+                    void **value, size_t *len);
+int storage_map_put(tern_storage *st, const char *store, const char *owner, const char *key,
+                    const void *value, size_t len);
+int storage_map_delete(tern_storage *st, const char *store, const char *owner, const char *key);
+int storage_map_each(tern_storage *st, const char *store, const char *owner,
+                     int (*fn)(void *ctx, const char *key, const void *value, size_t len),
+                     void *ctx);
+/* Deletes every key of an owner (used when an account is deleted). */
+int storage_map_clear(tern_storage *st, const char *store, const char *owner);
+
+/* archive. */
+typedef struct storage_archive_item {
+    uint64_t id;          /* assigned by append: increases with each append in a store */
+    time_t when;          /* seconds since the epoch */
+    const char *peer;     /* the other party's bare JID, may be NULL */
+    const void *payload;  /* e.g. a serialized stanza */
+    size_t payload_len;
+} storage_archive_item;
+
+/* A struct tag only: a typedef of the same name would clash with the function below. */
+struct storage_archive_query {
+    time_t start, end;    /* inclusive; 0 means unbounded */
+    const char *peer;     /* only items with this peer; NULL: all */
+    uint64_t after_id;    /* only items with id > after_id; 0: from the start */
+    uint64_t before_id;   /* only items with id < before_id; 0: to the end */
+    size_t max;           /* at most this many items; 0: unlimited */
+    int reverse;          /* newest first (for "the last N" paging) */
+};
+
+/* Appends; fills *id_out with the item's id. */
+int storage_archive_append(tern_storage *st, const char *store, const char *owner, time_t when,
+                           const char *peer, const void *payload, size_t len, uint64_t *id_out);
+/* Calls fn for each matching item in id order (or reverse). The item's pointers are valid only
+ * during the call. fn returns 0 to continue, non-zero to stop. Returns 1 if more items matched
+ * than were returned (max reached), 0 if complete, -1 on error. */
+int storage_archive_query(tern_storage *st, const char *store, const char *owner,
+                          const struct storage_archive_query *q,
+                          int (*fn)(void *ctx, const storage_archive_item *item), void *ctx);
+int storage_archive_delete(tern_storage *st, const char *store, const char *owner, uint64_t id);
+int storage_archive_clear(tern_storage *st, const char *store, const char *owner);
+/* Number of items an owner has in a store. */
+int storage_archive_count(tern_storage *st, const char *store, const char *owner, size_t *count);
+
+#endif

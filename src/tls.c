@@ -1,0 +1,124 @@
+/* tls.c — GnuTLS credentials and session setup (see tls.h). */
+#include "tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tern/log.h"
+#include "util.h"
+
+/* TLS 1.2 and 1.3 only; the operator may override with [tls] priority. */
+#define DEFAULT_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+
+struct tls_ctx {
+    int refs;
+    gnutls_certificate_credentials_t creds;
+    gnutls_priority_t priority;
+};
+
+static const char *host_cert(const config *cfg, const config_host *h)
+{
+    return h->cert ? h->cert : cfg->tls_cert;
+}
+
+/* Several hosts may share one certificate file; load each file once. */
+static bool loaded_before(const config *cfg, size_t index, const char *cert)
+{
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(host_cert(cfg, &cfg->hosts[i]), cert) == 0)
+            return true;
+    return false;
+}
+
+tls_ctx *tls_ctx_new(const config *cfg, char *err, size_t err_len)
+{
+    tls_ctx *t = xcalloc(1, sizeof *t);
+    t->refs = 1;
+    int rc = gnutls_certificate_allocate_credentials(&t->creds);
+    if (rc < 0)
+        goto gnutls_fail;
+    /* One pair per distinct file, in host order; GnuTLS matches the client SNI against the
+     * names of each certificate. */
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        const config_host *h = &cfg->hosts[i];
+        const char *cert = host_cert(cfg, h);
+        const char *key = h->cert ? h->key : cfg->tls_key;
+        if (!cert) {
+            snprintf(err, err_len, "%s: host %s has no TLS certificate ([tls] cert or cert in "
+                     "[host %s])", cfg->path, h->name, h->name);
+            goto fail;
+        }
+        if (loaded_before(cfg, i, cert))
+            continue;
+        rc = gnutls_certificate_set_x509_key_file(t->creds, cert, key, GNUTLS_X509_FMT_PEM);
+        if (rc < 0) {
+            snprintf(err, err_len, "cannot load certificate %s with key %s: %s", cert, key,
+                     gnutls_strerror(rc));
+            goto fail;
+        }
+    }
+    const char *prio = cfg->tls_priority ? cfg->tls_priority : DEFAULT_PRIORITY;
+    const char *where = NULL;
+    rc = gnutls_priority_init(&t->priority, prio, &where);
+    if (rc < 0) {
+        snprintf(err, err_len, "%s: [tls] priority is invalid near \"%s\": %s", cfg->path,
+                 where ? where : prio, gnutls_strerror(rc));
+        goto fail;
+    }
+    return t;
+gnutls_fail:
+    snprintf(err, err_len, "TLS setup failed: %s", gnutls_strerror(rc));
+fail:
+    if (t->creds)
+        gnutls_certificate_free_credentials(t->creds);
+    free(t);
+    return NULL;
+}
+
+void tls_ctx_ref(tls_ctx *t) { t->refs++; }
+
+void tls_ctx_unref(tls_ctx *t)
+{
+    if (!t || --t->refs > 0)
+        return;
+    gnutls_priority_deinit(t->priority);
+    gnutls_certificate_free_credentials(t->creds);
+    free(t);
+}
+
+gnutls_session_t tls_session_new(tls_ctx *t, int fd, const char *alpn)
+{
+    gnutls_session_t s;
+    int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+    if (rc < 0) {
+        log_error(0, "tls: gnutls_init: %s", gnutls_strerror(rc));
+        return NULL;
+    }
+    if ((rc = gnutls_priority_set(s, t->priority)) < 0 ||
+        (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->creds)) < 0) {
+        log_error(0, "tls: session setup: %s", gnutls_strerror(rc));
+        gnutls_deinit(s);
+        return NULL;
+    }
+    gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+    if (alpn) {
+        gnutls_datum_t proto = { (unsigned char *)alpn, (unsigned)strlen(alpn) };
+        gnutls_alpn_set_protocols(s, &proto, 1, 0);
+    }
+    gnutls_transport_set_int(s, fd);
+    gnutls_handshake_set_timeout(s, 0); /* the connection's own timer bounds the handshake */
+    return s;
+}
+
+int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *out)
+{
+    gnutls_channel_binding_t cb;
+    if (strcmp(type, "tls-exporter") == 0)
+        cb = GNUTLS_CB_TLS_EXPORTER;
+    else if (strcmp(type, "tls-server-end-point") == 0)
+        cb = GNUTLS_CB_TLS_SERVER_END_POINT;
+    else
+        return -1;
+    return gnutls_session_channel_binding(s, cb, out) < 0 ? -1 : 0;
+}

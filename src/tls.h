@@ -1,0 +1,31 @@
+/* tls.h — GnuTLS server credentials shared by every TLS listener and STARTTLS.
+ *
+ * All hosts' certificate/key pairs live in one credentials object: GnuTLS picks the pair whose
+ * names match the client's SNI (falling back to the first). SIGHUP builds a new tls_ctx and
+ * swaps it in; connections keep a reference to the one they started with. */
+#ifndef TERN_TLS_H
+#define TERN_TLS_H
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct tls_ctx tls_ctx;
+
+/* Loads every host's certificate (host-specific or [tls] default). NULL with a reason in err
+ * when a file cannot be read or a key does not match. */
+tls_ctx *tls_ctx_new(const config *cfg, char *err, size_t err_len);
+void tls_ctx_ref(tls_ctx *t);
+void tls_ctx_unref(tls_ctx *t);
+
+/* A server-side session on a connected socket. alpn may be NULL ("xmpp-client" for XEP-0368
+ * direct TLS). Returns NULL on failure (logged). */
+gnutls_session_t tls_session_new(tls_ctx *t, int fd, const char *alpn);
+
+/* Channel binding data (RFC 9266 tls-exporter, RFC 5929 tls-server-end-point) of an
+ * established session: 0 and *out filled (free out->data with gnutls_free) or -1. */
+int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *out);
+
+#endif
