@@ -18,7 +18,6 @@
 #include <string.h>
 #include <stringprep.h>
 
-#include "tern/log.h"
 
 #define SCRAM_FAKE_SALT_LEN 16
 #define SCRAM_SNONCE_BYTES 18 /* 24 base64 characters */
@@ -495,12 +494,11 @@ static void load_credentials(scram_server *s)
     fake_credentials(s, &fake);
     memset(&real, 0, sizeof real);
     s->user_exists = s->lookup(s->lookup_ctx, s->username, s->hash, &real) == 1;
+    /* Credentials for another hash or with an impossible salt/count cannot verify anything;
+     * treat them as no account (the lookup, which knows the storage, reports corruption). */
     if (s->user_exists && (real.hash != s->hash || real.iterations == 0 || real.salt_len == 0 ||
-                           real.salt_len > SCRAM_MAX_SALT)) {
-        log_error(0, "stored %s credentials are unusable; treating the account as absent",
-                  scram_hash_mech(s->hash));
+                           real.salt_len > SCRAM_MAX_SALT))
         s->user_exists = false;
-    }
     s->cred = s->user_exists ? real : fake;
     gnutls_memset(&real, 0, sizeof real);
     gnutls_memset(&fake, 0, sizeof fake);
@@ -531,7 +529,8 @@ static scram_status step_client_first(scram_server *s, const char *msg, char **o
         st = fail(s, "malformed-request", failure); /* -PLUS chosen but no binding used */
     } else if (cf.flag == CB_CLIENT_ONLY && s->plus_offered) {
         /* The client supports binding but believes we do not, while we offered -PLUS: someone
-         * stripped our mechanisms (downgrade attack). */
+         * stripped our mechanisms (downgrade attack). Decided before any credential check. */
+        s->failed_on_binding = true;
         st = fail(s, "not-authorized", failure);
     } else if (cf.flag == CB_USED &&
                !(s->binding = find_binding(s, cf.cb_name, cf.cb_name_len))) {

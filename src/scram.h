@@ -79,8 +79,8 @@ scram_status scram_server_step(scram_server *s, const char *in, size_t in_len, c
  * client asked for (NULL if none). Owned by the scram_server. */
 const char *scram_server_username(const scram_server *s);
 const char *scram_server_authzid(const scram_server *s);
-/* True when the failure was about the channel binding type (not a credential check): such a
- * failure needs no anti-guessing delay. */
+/* True when the failure was about channel binding (an unsupported type, or the "y" downgrade),
+ * decided before any credential check: such a failure needs no anti-guessing delay. */
 bool scram_server_failed_on_binding(const scram_server *s);
 /* Tests only: use `snonce` as the server nonce instead of a random one (RFC test vectors). */
 void scram_server_set_nonce_for_test(scram_server *s, const char *snonce);

@@ -71,7 +71,8 @@ static char *step(scram_server *s, const char *in, scram_status want, const char
     ck_assert_msg(st == want, "step '%s': status %d, wanted %d (failure %s)", in, st, want,
                   failure ? failure : "none");
     if (want == SCRAM_FAILURE) {
-        ck_assert_str_eq(failure, want_failure);
+        ck_assert_msg(strcmp(failure, want_failure) == 0, "step '%s': failure %s, wanted %s", in,
+                      failure, want_failure);
     } else {
         ck_assert_ptr_null(failure);
         ck_assert_ptr_nonnull(out);
@@ -126,7 +127,8 @@ static char *attr_dup(const char *msg, char name)
 
 static client_result run_client(scram_hash h, const char *password, const char *client_first_bare,
                                 const char *server_first, const void *cbind_input,
-                                size_t cbind_len, const char *extensions)
+                                size_t cbind_len, const char *extensions,
+                                const char *nonce_override)
 {
     gnutls_mac_algorithm_t mac = h == SCRAM_SHA256 ? GNUTLS_MAC_SHA256 : GNUTLS_MAC_SHA1;
     gnutls_digest_algorithm_t dig = h == SCRAM_SHA256 ? GNUTLS_DIG_SHA256 : GNUTLS_DIG_SHA1;
@@ -148,7 +150,8 @@ static client_result run_client(scram_hash h, const char *password, const char *
 
     char *cb = scram_base64_encode(cbind_input, cbind_len);
     char without_proof[1024], auth_message[4096];
-    snprintf(without_proof, sizeof without_proof, "c=%s,r=%s%s%s", cb, nonce,
+    snprintf(without_proof, sizeof without_proof, "c=%s,r=%s%s%s", cb,
+             nonce_override ? nonce_override : nonce,
              extensions ? "," : "", extensions ? extensions : "");
     snprintf(auth_message, sizeof auth_message, "%s,%s,%s", client_first_bare, server_first,
              without_proof);
@@ -195,7 +198,7 @@ static scram_status exchange(scram_server *s, scram_hash h, const char *gs2, con
     memcpy(cbind, gs2, glen);
     if (cb_len)
         memcpy(cbind + glen, cb_data, cb_len);
-    client_result r = run_client(h, password, bare, server_first, cbind, glen + cb_len, NULL);
+    client_result r = run_client(h, password, bare, server_first, cbind, glen + cb_len, NULL, NULL);
     char *out = NULL;
     size_t out_len;
     scram_status st = scram_server_step(s, r.final_message, strlen(r.final_message), &out,
@@ -332,7 +335,7 @@ START_TEST(unknown_user_looks_like_a_user)
     char *known = server_first_for("knownuser", SECRET, &a);
     char *ghost1 = server_first_for("ghostuser", SECRET, &a);
     char *ghost2 = server_first_for("ghostuser", SECRET, &a);
-    char *other = server_first_for("otheruser", SECRET, &a);
+    char *other = server_first_for("ghostusers", SECRET, &a);
     char *other_secret = server_first_for("ghostuser", (const unsigned char *)"another secret!!", &a);
     ck_assert_str_eq(known, "r=cnSNONCE,s=AQIDBAUGBwgJCgsMDQ4PEA==,i=10000");
     /* Same shape: 16-byte salt, default iteration count, same length. */
@@ -406,7 +409,7 @@ START_TEST(downgrade_y_flag)
     /* The client must echo the flag it sent: "n,," in c= after "y,," is a mismatch. */
     s = new_server(SCRAM_SHA1, false, NULL, 0, false, &a);
     char *sf = step(s, "y,,n=user,r=abcdef", SCRAM_CONTINUE, NULL);
-    client_result r = run_client(SCRAM_SHA1, "pencil", "n=user,r=abcdef", sf, "n,,", 3, NULL);
+    client_result r = run_client(SCRAM_SHA1, "pencil", "n=user,r=abcdef", sf, "n,,", 3, NULL, NULL);
     step_fail(s, r.final_message, "not-authorized");
     client_result_free(&r);
     free(sf);
@@ -532,7 +535,6 @@ START_TEST(username_escapes_and_saslprep)
     account a;
     make_rfc_account(&a);
     a.username = "us,er=x";
-    a.cred[SCRAM_SHA1] = a.cred[SCRAM_SHA1];
     scram_server *s = new_server(SCRAM_SHA1, false, NULL, 0, false, &a);
     const char *failure = NULL;
     ck_assert_int_eq(exchange(s, SCRAM_SHA1, "n,,", "us=2Cer=3Dx", "pencil", NULL, 0, &failure, NULL),
@@ -583,7 +585,7 @@ START_TEST(malformed_client_first)
         "n,a=x=,n=user,r=abc",
         "n,b=x,n=user,r=abc",
         "n,,n=\x07,r=abc",          /* SASLprep: prohibited */
-        "n,,n=\xd8\xa7" "1,r=abc",  /* SASLprep: bidi */
+        "n,,n=\xd8\xa7\x31,r=abc",  /* SASLprep: bidi */
         "n,,n=\xc2\xad,r=abc",      /* SASLprep: empty */
         "n,,n=\xff,r=abc",          /* not UTF-8 */
         "n,,N=user,r=abc",
@@ -670,7 +672,8 @@ START_TEST(malformed_client_final)
     final_fails("c=biws,r=fyko+d2lbbFgONRv9qkxdawL,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "not-authorized");
     final_fails("c=biws,r=NONCEx,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "not-authorized");
     final_fails("c=eSws,r=NONCE,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "not-authorized");
-    final_fails("c=biws,r=NONCE,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Tt=", "not-authorized");
+    final_fails("c=biws,r=NONCE,p=v0X9v3Bz2T0CJGbJQyF0X+HI4Ts=", "not-authorized");
+    final_fails("c=biws,r=NONCE,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Tt=", "malformed-request"); /* padding bits */
     final_fails("c=biws,r=NONCE,p=AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "not-authorized");
     /* The right proof still passes, so the failures above are caused by the variations. */
     account a;
@@ -684,13 +687,41 @@ START_TEST(malformed_client_final)
 }
 END_TEST
 
+/* A client-final signed correctly but carrying another nonce (a replay from another exchange)
+ * is refused although its proof matches its own AuthMessage. */
+START_TEST(nonce_must_match)
+{
+    account a;
+    make_rfc_account(&a);
+    scram_server *s = new_server(SCRAM_SHA256, false, NULL, 0, false, &a);
+    scram_server_set_nonce_for_test(s, "SERVERNONCE");
+    char *sf = step(s, "n,,n=user,r=abcdef", SCRAM_CONTINUE, NULL);
+    client_result r = run_client(SCRAM_SHA256, "pencil", "n=user,r=abcdef", sf, "n,,", 3, NULL,
+                                 "abcdefOTHERNONCE");
+    step_fail(s, r.final_message, "not-authorized");
+    client_result_free(&r);
+    scram_server_free(s);
+
+    /* The same client with the right nonce passes. */
+    s = new_server(SCRAM_SHA256, false, NULL, 0, false, &a);
+    scram_server_set_nonce_for_test(s, "SERVERNONCE");
+    free(step(s, "n,,n=user,r=abcdef", SCRAM_CONTINUE, NULL));
+    r = run_client(SCRAM_SHA256, "pencil", "n=user,r=abcdef", sf, "n,,", 3, NULL,
+                   "abcdefSERVERNONCE");
+    step_expect(s, r.final_message, SCRAM_SUCCESS, r.server_final);
+    client_result_free(&r);
+    free(sf);
+    scram_server_free(s);
+}
+END_TEST
+
 START_TEST(extensions_in_client_final_are_covered_by_proof)
 {
     account a;
     make_rfc_account(&a);
     scram_server *s = new_server(SCRAM_SHA256, false, NULL, 0, false, &a);
     char *sf = step(s, "n,,n=user,r=abcdef", SCRAM_CONTINUE, NULL);
-    client_result r = run_client(SCRAM_SHA256, "pencil", "n=user,r=abcdef", sf, "n,,", 3, "x=ext");
+    client_result r = run_client(SCRAM_SHA256, "pencil", "n=user,r=abcdef", sf, "n,,", 3, "x=ext", NULL);
     step_expect(s, r.final_message, SCRAM_SUCCESS, r.server_final);
     client_result_free(&r);
     free(sf);
@@ -898,6 +929,7 @@ static Suite *scram_suite(void)
     tcase_add_test(tc, username_escapes_and_saslprep);
     tcase_add_test(tc, malformed_client_first);
     tcase_add_test(tc, malformed_client_final);
+    tcase_add_test(tc, nonce_must_match);
     tcase_add_test(tc, extensions_in_client_final_are_covered_by_proof);
     tcase_add_test(tc, empty_initial_response);
     tcase_add_test(tc, random_server_nonce);
