@@ -137,7 +137,11 @@ static int start_listeners(char *err, size_t err_len)
         listen_add(&server.listeners, server.base, &cfg->c2s_tls_listen, LISTEN_C2S_DIRECT, err,
                    err_len) != 0)
         return -1;
-    /* Federation and the HTTP adapter are separate work; say so rather than ignore the keys. */
+    /* More workers, federation and the HTTP adapter are separate work; say so rather than
+     * ignore the keys. */
+    if (cfg->workers != 1)
+        log_info(0, "workers = %s: running one event loop; more workers are not built yet",
+                 cfg->workers ? "N" : "auto");
     if (cfg->s2s_listen.n)
         log_warn(0, "[s2s] listen is set, but server-to-server support is not built yet");
     if (cfg->http_listen.n || cfg->http_tls_listen.n)

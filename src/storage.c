@@ -1,4 +1,6 @@
-/* storage.c — the LMDB backend behind tern/storage.h and storage_env.h.
+/* storage.c — the LMDB backend behind tern/storage.h and storage_env.h: the environment,
+ * transactions and map growth, named databases, keyval and map. The archive store is in
+ * storage_archive.c; what the two share is declared in storage_internal.h.
  *
  * One LMDB environment per data_dir, one named database per (kind, store) — "kv:accounts",
  * "map:private", "arc:offline" — so kinds never mix, plus "meta" for archive id counters.
@@ -6,9 +8,7 @@
  * no other owner shares, even when one owner is a prefix of another: "al@x" vs "al@xy"):
  *   keyval   owner
  *   map      owner '\0' key
- *   archive  owner '\0' id (8 bytes, big-endian, so key order is id order)
- *            value: when (8 bytes BE) | peer length (2 bytes BE) | peer | payload
- *   meta     "\0seq:<store>" → last archive id handed out in that store (8 bytes BE)
+ *   archive  owner '\0' id, and "meta" counters (layouts in storage_archive.c)
  *
  * Concurrency. ternd's worker threads and ternctl (another process) share the environment.
  * MDB_NOTLS frees read transactions from the thread that began them; LMDB serialises writers
@@ -21,6 +21,7 @@
  * Durability: every write is one committed transaction with LMDB's default synchronous
  * commit (no MDB_NOSYNC / MDB_NOMETASYNC), so a 0 return survives kill -9 and power loss. */
 #include "storage_env.h"
+#include "storage_internal.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -39,13 +40,6 @@
 /* Bounds the loops that retry after MDB_MAP_FULL / MDB_MAP_RESIZED: doubling from 64 KiB
  * reaches any realistic size in far fewer steps. */
 #define STORAGE_MAX_RETRIES 48
-/* Callback batches: at most this many items or (about) this many bytes per transaction. */
-#define STORAGE_BATCH_ITEMS 64
-#define STORAGE_BATCH_BYTES ((size_t)1 << 20)
-/* LMDB's compile-time MDB_MAXKEYSIZE is 511 by default; keys are built in a buffer this big
- * and checked against the real limit from mdb_env_get_maxkeysize(). */
-#define STORAGE_KEY_BUF 512
-#define ARCHIVE_HEADER_LEN 10
 
 struct dbi_entry {
     char *name;
@@ -62,22 +56,6 @@ struct tern_storage {
     struct dbi_entry dbis[STORAGE_MAX_DBS];
     size_t n_dbis;
 };
-
-/* ---- big-endian helpers ---- */
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* ---- transactions and map size ---- */
 
@@ -125,9 +103,10 @@ static int grow_map(tern_storage *st, size_t seen)
     return 0;
 }
 
-/* Begins a transaction holding map_lock shared; on success the caller ends it with txn_abort
- * or txn_commit, which release the lock. *seen gets the map size the transaction runs with. */
-static int txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *seen)
+/* Begins a transaction holding map_lock shared; on success the caller ends it with
+ * storage_txn_abort or txn_commit, which release the lock. *seen gets the map size the
+ * transaction runs with. */
+int storage_txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *seen)
 {
     for (int tries = 0;; tries++) {
         pthread_rwlock_rdlock(&st->map_lock);
@@ -144,7 +123,7 @@ static int txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *se
     }
 }
 
-static void txn_abort(tern_storage *st, MDB_txn *txn)
+void storage_txn_abort(tern_storage *st, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&st->map_lock);
@@ -158,9 +137,9 @@ static int txn_commit(tern_storage *st, MDB_txn *txn)
     return rc;
 }
 
-static int begin_read(tern_storage *st, MDB_txn **txn, const char *what)
+int storage_read_begin(tern_storage *st, MDB_txn **txn, const char *what)
 {
-    int rc = txn_begin(st, MDB_RDONLY, txn, NULL);
+    int rc = storage_txn_begin(st, MDB_RDONLY, txn, NULL);
     if (rc) {
         log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
         return -1;
@@ -168,17 +147,12 @@ static int begin_read(tern_storage *st, MDB_txn **txn, const char *what)
     return 0;
 }
 
-/* One write operation run inside a write transaction: returns 0 to commit or an MDB/errno code
- * to abort. It may run more than once (after the map grew), so it must not keep state
- * between runs other than what it recomputes. */
-typedef int (*write_op)(MDB_txn *txn, void *arg);
-
-static int storage_write(tern_storage *st, const char *what, write_op op, void *arg)
+int storage_write(tern_storage *st, const char *what, storage_write_op op, void *arg)
 {
     for (int tries = 0; tries < STORAGE_MAX_RETRIES; tries++) {
         MDB_txn *txn;
         size_t seen;
-        int rc = txn_begin(st, 0, &txn, &seen);
+        int rc = storage_txn_begin(st, 0, &txn, &seen);
         if (rc) {
             log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
             return -1;
@@ -187,7 +161,7 @@ static int storage_write(tern_storage *st, const char *what, write_op op, void *
         if (rc == 0)
             rc = txn_commit(st, txn);
         else
-            txn_abort(st, txn);
+            storage_txn_abort(st, txn);
         if (rc == 0)
             return 0;
         if (rc != MDB_MAP_FULL) {
@@ -218,7 +192,7 @@ static int open_dbi_op(MDB_txn *txn, void *arg)
  * LMDB rules: mdb_dbi_open needs a transaction of its own that no other mdb_dbi_open runs
  * beside, and the handle is usable by other transactions only once that one committed. So it
  * runs in a dedicated write transaction under dbi_lock, before the caller begins its own. */
-static int get_dbi(tern_storage *st, const char *kind, const char *store, MDB_dbi *out)
+int storage_get_dbi(tern_storage *st, const char *kind, const char *store, MDB_dbi *out)
 {
     if (store && (!*store || strlen(store) > 200)) {
         log_error(0, "storage: invalid store name");
@@ -257,15 +231,8 @@ static int get_dbi(tern_storage *st, const char *kind, const char *store, MDB_db
 
 /* ---- keys ---- */
 
-typedef struct key_buf {
-    unsigned char data[STORAGE_KEY_BUF];
-    size_t len;
-    size_t prefix_len;  /* owner + '\0' */
-} key_buf;
-
-/* Builds owner [ '\0' suffix ]. Fails (logged) when the key is empty or exceeds LMDB's limit. */
-static int key_make(tern_storage *st, key_buf *k, const char *owner, bool sep, const void *suffix,
-                    size_t suffix_len)
+int storage_key_make(tern_storage *st, key_buf *k, const char *owner, bool sep,
+                     const void *suffix, size_t suffix_len)
 {
     size_t olen = owner ? strlen(owner) : 0;
     size_t len = olen + (sep ? 1 + suffix_len : 0);
@@ -285,7 +252,7 @@ static int key_make(tern_storage *st, key_buf *k, const char *owner, bool sep, c
     return 0;
 }
 
-static bool has_prefix(const MDB_val *key, const key_buf *k)
+bool storage_key_has_prefix(const MDB_val *key, const key_buf *k)
 {
     return key->mv_size >= k->prefix_len && memcmp(key->mv_data, k->data, k->prefix_len) == 0;
 }
@@ -364,7 +331,7 @@ static int get_value(tern_storage *st, MDB_dbi dbi, const key_buf *k, void **val
                      const char *what)
 {
     MDB_txn *txn;
-    if (begin_read(st, &txn, what) < 0)
+    if (storage_read_begin(st, &txn, what) < 0)
         return -1;
     MDB_val key = { k->len, (void *)k->data }, val;
     int rc = mdb_get(txn, dbi, &key, &val);
@@ -382,7 +349,7 @@ static int get_value(tern_storage *st, MDB_dbi dbi, const key_buf *k, void **val
         log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
         ret = -1;
     }
-    txn_abort(st, txn);
+    storage_txn_abort(st, txn);
     return ret;
 }
 
@@ -420,7 +387,7 @@ static int clear_prefix_op(MDB_txn *txn, void *arg)
     for (;;) {
         MDB_val key = { a->k->prefix_len, (void *)a->k->data }, val;
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND || (rc == 0 && !has_prefix(&key, a->k))) {
+        if (rc == MDB_NOTFOUND || (rc == 0 && !storage_key_has_prefix(&key, a->k))) {
             rc = 0;
             break;
         }
@@ -431,6 +398,18 @@ static int clear_prefix_op(MDB_txn *txn, void *arg)
     return rc;
 }
 
+int storage_delete_key(tern_storage *st, MDB_dbi dbi, const key_buf *k, const char *what)
+{
+    struct put_arg a = { dbi, k, NULL, 0 };
+    return storage_write(st, what, del_op, &a);
+}
+
+int storage_delete_prefix(tern_storage *st, MDB_dbi dbi, const key_buf *k, const char *what)
+{
+    struct put_arg a = { dbi, k, NULL, 0 };
+    return storage_write(st, what, clear_prefix_op, &a);
+}
+
 /* ---- keyval ---- */
 
 int storage_kv_get(tern_storage *st, const char *store, const char *owner, void **value,
@@ -438,7 +417,8 @@ int storage_kv_get(tern_storage *st, const char *store, const char *owner, void 
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+    if (storage_get_dbi(st, "kv", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, false, NULL, 0) < 0)
         return -1;
     return get_value(st, dbi, &k, value, len, "kv get");
 }
@@ -448,7 +428,8 @@ int storage_kv_put(tern_storage *st, const char *store, const char *owner, const
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+    if (storage_get_dbi(st, "kv", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, false, NULL, 0) < 0)
         return -1;
     struct put_arg a = { dbi, &k, value, len };
     return storage_write(st, "kv put", put_op, &a);
@@ -458,10 +439,10 @@ int storage_kv_delete(tern_storage *st, const char *store, const char *owner)
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+    if (storage_get_dbi(st, "kv", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, false, NULL, 0) < 0)
         return -1;
-    struct put_arg a = { dbi, &k, NULL, 0 };
-    return storage_write(st, "kv delete", del_op, &a);
+    return storage_delete_key(st, dbi, &k, "kv delete");
 }
 
 struct update_arg {
@@ -505,7 +486,8 @@ int storage_kv_update(tern_storage *st, const char *store, const char *owner,
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "kv", store, &dbi) < 0 || key_make(st, &k, owner, false, NULL, 0) < 0)
+    if (storage_get_dbi(st, "kv", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, false, NULL, 0) < 0)
         return -1;
     struct update_arg a = { dbi, &k, fn, ctx };
     return storage_write(st, "kv update", update_op, &a);
@@ -527,7 +509,7 @@ int storage_kv_each_owner(tern_storage *st, const char *store, const char *domai
                           int (*fn)(void *ctx, const char *owner), void *ctx)
 {
     MDB_dbi dbi;
-    if (get_dbi(st, "kv", store, &dbi) < 0)
+    if (storage_get_dbi(st, "kv", store, &dbi) < 0)
         return -1;
     char *batch[STORAGE_BATCH_ITEMS];
     char *last = NULL;  /* the batch ended at this owner: resume after it */
@@ -536,7 +518,7 @@ int storage_kv_each_owner(tern_storage *st, const char *store, const char *domai
         bool done = false;
         MDB_txn *txn;
         MDB_cursor *cur;
-        if (begin_read(st, &txn, "kv each") < 0) {
+        if (storage_read_begin(st, &txn, "kv each") < 0) {
             free(last);
             return -1;
         }
@@ -560,7 +542,7 @@ int storage_kv_each_owner(tern_storage *st, const char *store, const char *domai
             }
             mdb_cursor_close(cur);
         }
-        txn_abort(st, txn);
+        storage_txn_abort(st, txn);
         if (rc)
             log_error(0, "storage: kv each: %s", mdb_strerror(rc));
         bool stop = false;
@@ -584,7 +566,7 @@ static int map_key(tern_storage *st, key_buf *k, const char *owner, const char *
         log_error(0, "storage: map key missing");
         return -1;
     }
-    return key_make(st, k, owner, true, key, strlen(key));
+    return storage_key_make(st, k, owner, true, key, strlen(key));
 }
 
 int storage_map_get(tern_storage *st, const char *store, const char *owner, const char *key,
@@ -592,7 +574,7 @@ int storage_map_get(tern_storage *st, const char *store, const char *owner, cons
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+    if (storage_get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
         return -1;
     return get_value(st, dbi, &k, value, len, "map get");
 }
@@ -602,7 +584,7 @@ int storage_map_put(tern_storage *st, const char *store, const char *owner, cons
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+    if (storage_get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
         return -1;
     struct put_arg a = { dbi, &k, value, len };
     return storage_write(st, "map put", put_op, &a);
@@ -612,20 +594,19 @@ int storage_map_delete(tern_storage *st, const char *store, const char *owner, c
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
+    if (storage_get_dbi(st, "map", store, &dbi) < 0 || map_key(st, &k, owner, key) < 0)
         return -1;
-    struct put_arg a = { dbi, &k, NULL, 0 };
-    return storage_write(st, "map delete", del_op, &a);
+    return storage_delete_key(st, dbi, &k, "map delete");
 }
 
 int storage_map_clear(tern_storage *st, const char *store, const char *owner)
 {
     MDB_dbi dbi;
     key_buf k;
-    if (get_dbi(st, "map", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+    if (storage_get_dbi(st, "map", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, true, NULL, 0) < 0)
         return -1;
-    struct put_arg a = { dbi, &k, NULL, 0 };
-    return storage_write(st, "map clear", clear_prefix_op, &a);
+    return storage_delete_prefix(st, dbi, &k, "map clear");
 }
 
 struct map_item {
@@ -640,7 +621,8 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
 {
     MDB_dbi dbi;
     key_buf k;  /* the owner prefix, then the full key to resume from */
-    if (get_dbi(st, "map", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
+    if (storage_get_dbi(st, "map", store, &dbi) < 0 ||
+        storage_key_make(st, &k, owner, true, NULL, 0) < 0)
         return -1;
     struct map_item batch[STORAGE_BATCH_ITEMS];
     bool resume = false;
@@ -649,7 +631,7 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
         bool done = false;
         MDB_txn *txn;
         MDB_cursor *cur;
-        if (begin_read(st, &txn, "map each") < 0)
+        if (storage_read_begin(st, &txn, "map each") < 0)
             return -1;
         int rc = mdb_cursor_open(txn, dbi, &cur);
         if (rc == 0) {
@@ -657,7 +639,7 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
             rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
             if (rc == 0 && resume && key.mv_size == k.len && memcmp(key.mv_data, k.data, k.len) == 0)
                 rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-            while (rc == 0 && has_prefix(&key, &k) && n < STORAGE_BATCH_ITEMS &&
+            while (rc == 0 && storage_key_has_prefix(&key, &k) && n < STORAGE_BATCH_ITEMS &&
                    bytes < STORAGE_BATCH_BYTES) {
                 const char *name = (const char *)key.mv_data + k.prefix_len;
                 size_t name_len = key.mv_size - k.prefix_len;
@@ -672,13 +654,13 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
                 resume = true;
                 rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
             }
-            if (rc == MDB_NOTFOUND || (rc == 0 && !has_prefix(&key, &k))) {
+            if (rc == MDB_NOTFOUND || (rc == 0 && !storage_key_has_prefix(&key, &k))) {
                 done = true;
                 rc = 0;
             }
             mdb_cursor_close(cur);
         }
-        txn_abort(st, txn);
+        storage_txn_abort(st, txn);
         if (rc)
             log_error(0, "storage: map each: %s", mdb_strerror(rc));
         bool stop = false;
@@ -693,322 +675,4 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
         if (stop || done)
             return 0;
     }
-}
-
-/* ---- archive ---- */
-
-static void seq_key(char *buf, size_t size, const char *store, MDB_val *key)
-{
-    /* The leading NUL keeps counters apart from anything else "meta" might hold later. */
-    int n = snprintf(buf, size, "%cseq:%s", '\0', store);
-    key->mv_data = buf;
-    key->mv_size = (size_t)n < size ? (size_t)n : size - 1;
-}
-
-struct append_arg {
-    MDB_dbi dbi, meta;
-    const char *store;
-    key_buf *k;          /* owner + '\0'; the id is written after the prefix */
-    unsigned char *value;
-    size_t len;
-    uint64_t id;
-};
-
-/* Takes the next id from the store's counter and writes counter and item in one transaction,
- * so ids never repeat, even after the newest item was deleted. */
-static int append_op(MDB_txn *txn, void *arg)
-{
-    struct append_arg *a = arg;
-    char sbuf[256];
-    MDB_val skey, sval;
-    seq_key(sbuf, sizeof sbuf, a->store, &skey);
-    int rc = mdb_get(txn, a->meta, &skey, &sval);
-    uint64_t last = 0;
-    if (rc == 0 && sval.mv_size == 8)
-        last = get_be64(sval.mv_data);
-    else if (rc == 0)
-        return MDB_CORRUPTED;
-    else if (rc != MDB_NOTFOUND)
-        return rc;
-    a->id = last + 1;
-    unsigned char idbuf[8];
-    put_be64(idbuf, a->id);
-    sval.mv_data = idbuf;
-    sval.mv_size = 8;
-    if ((rc = mdb_put(txn, a->meta, &skey, &sval, 0)))
-        return rc;
-    put_be64(a->k->data + a->k->prefix_len, a->id);
-    MDB_val key = { a->k->prefix_len + 8, a->k->data }, val = { a->len, a->value };
-    /* Ids only grow, so the item always sorts last: MDB_APPEND would do, but a plain put
-     * stays correct even if an older file held odd keys. */
-    return mdb_put(txn, a->dbi, &key, &val, MDB_NOOVERWRITE);
-}
-
-int storage_archive_append(tern_storage *st, const char *store, const char *owner, time_t when,
-                           const char *peer, const void *payload, size_t len, uint64_t *id_out)
-{
-    MDB_dbi dbi, meta;
-    key_buf k;
-    unsigned char zero[8] = { 0 };
-    if (get_dbi(st, "arc", store, &dbi) < 0 || get_dbi(st, "meta", NULL, &meta) < 0 ||
-        key_make(st, &k, owner, true, zero, 8) < 0)
-        return -1;
-    size_t peer_len = peer ? strlen(peer) : 0;
-    if (peer_len > 0xffff) {
-        log_error(0, "storage: archive append: %s", "peer too long");
-        return -1;
-    }
-    size_t vlen = ARCHIVE_HEADER_LEN + peer_len + len;
-    unsigned char *value = xmalloc(vlen);
-    put_be64(value, (uint64_t)(int64_t)when);
-    value[8] = (unsigned char)(peer_len >> 8);
-    value[9] = (unsigned char)peer_len;
-    if (peer_len)
-        memcpy(value + ARCHIVE_HEADER_LEN, peer, peer_len);
-    if (len)
-        memcpy(value + ARCHIVE_HEADER_LEN + peer_len, payload, len);
-    struct append_arg a = { dbi, meta, store, &k, value, vlen, 0 };
-    int ret = storage_write(st, "archive append", append_op, &a);
-    free(value);
-    if (ret == 0 && id_out)
-        *id_out = a.id;
-    return ret;
-}
-
-/* Decodes a stored item in place (pointers into LMDB's map). peer is not NUL-terminated:
- * *peer_len says how long it is. */
-static int archive_decode(const MDB_val *key, const MDB_val *val, size_t prefix_len,
-                          storage_archive_item *item, size_t *peer_len)
-{
-    if (key->mv_size != prefix_len + 8 || val->mv_size < ARCHIVE_HEADER_LEN)
-        return -1;
-    const unsigned char *v = val->mv_data;
-    *peer_len = (size_t)v[8] << 8 | v[9];
-    if (val->mv_size < ARCHIVE_HEADER_LEN + *peer_len)
-        return -1;
-    item->id = get_be64((const unsigned char *)key->mv_data + prefix_len);
-    item->when = (time_t)(int64_t)get_be64(v);
-    item->peer = *peer_len ? (const char *)v + ARCHIVE_HEADER_LEN : NULL;
-    item->payload = v + ARCHIVE_HEADER_LEN + *peer_len;
-    item->payload_len = val->mv_size - ARCHIVE_HEADER_LEN - *peer_len;
-    return 0;
-}
-
-static bool archive_matches(const storage_archive_item *item, size_t peer_len,
-                            const struct storage_archive_query *q)
-{
-    if (q->start && item->when < q->start)
-        return false;
-    if (q->end && item->when > q->end)
-        return false;
-    if (q->peer && (!item->peer || peer_len != strlen(q->peer) ||
-                    memcmp(item->peer, q->peer, peer_len) != 0))
-        return false;
-    return true;
-}
-
-/* Positions the cursor on the first key to look at: the first id > after (forward) or the
- * last id < before (reverse), 0 = unbounded. Returns an MDB code; MDB_NOTFOUND = nothing. */
-static int archive_seek(MDB_cursor *cur, key_buf *k, uint64_t after, uint64_t before, int reverse,
-                        MDB_val *key, MDB_val *val)
-{
-    if (!reverse) {
-        if (after == UINT64_MAX)
-            return MDB_NOTFOUND;
-        put_be64(k->data + k->prefix_len, after + 1);
-        key->mv_size = k->prefix_len + 8;
-        key->mv_data = k->data;
-        return mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-    }
-    /* Reverse: seek to the first key at or past the bound, then step back one. Without an
-     * upper bound the bound is owner '\1', which sorts after every owner '\0' <id>. */
-    unsigned char seek[STORAGE_KEY_BUF];
-    memcpy(seek, k->data, k->prefix_len);
-    size_t seek_len;
-    if (before) {
-        put_be64(seek + k->prefix_len, before);
-        seek_len = k->prefix_len + 8;
-    } else {
-        seek[k->prefix_len - 1] = '\1';
-        seek_len = k->prefix_len;
-    }
-    key->mv_size = seek_len;
-    key->mv_data = seek;
-    int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-    if (rc == 0)
-        return mdb_cursor_get(cur, key, val, MDB_PREV);
-    if (rc == MDB_NOTFOUND)
-        return mdb_cursor_get(cur, key, val, MDB_LAST);
-    return rc;
-}
-
-struct archive_batch {
-    storage_archive_item items[STORAGE_BATCH_ITEMS];
-    size_t n;
-};
-
-static void archive_batch_free(struct archive_batch *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        free((void *)b->items[i].peer);
-        free((void *)b->items[i].payload);
-    }
-    b->n = 0;
-}
-
-/* One read transaction of a query: collects up to `want` matching items with after < id <
- * before. *done is set when nothing is left to look at; *more when a match was seen beyond
- * `want` (the query's max). Returns 0 or an MDB code. */
-static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
-                           const struct storage_archive_query *q, uint64_t after, uint64_t before,
-                           size_t want, struct archive_batch *b, bool *done, bool *more)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = txn_begin(st, MDB_RDONLY, &txn, NULL);
-    if (rc)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, dbi, &cur))) {
-        txn_abort(st, txn);
-        return rc;
-    }
-    size_t cap = want < STORAGE_BATCH_ITEMS ? want : STORAGE_BATCH_ITEMS, bytes = 0;
-    MDB_val key, val;
-    *done = false;
-    for (rc = archive_seek(cur, k, after, before, q->reverse, &key, &val); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, q->reverse ? MDB_PREV : MDB_NEXT)) {
-        if (!has_prefix(&key, k))
-            break;
-        storage_archive_item item;
-        size_t peer_len;
-        if (archive_decode(&key, &val, k->prefix_len, &item, &peer_len) < 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        if ((!q->reverse && before && item.id >= before) || (q->reverse && item.id <= after))
-            break;
-        if (!archive_matches(&item, peer_len, q))
-            continue;
-        if (b->n == want) {
-            *more = true;  /* one match past max is all "more" needs */
-            break;
-        }
-        if (b->n == cap || bytes >= STORAGE_BATCH_BYTES)
-            goto out;  /* batch full: the caller resumes after the last item */
-        storage_archive_item *copy = &b->items[b->n++];
-        *copy = item;
-        copy->peer = item.peer ? xstrndup(item.peer, peer_len) : NULL;
-        void *payload = xmalloc(item.payload_len);
-        if (item.payload_len)
-            memcpy(payload, item.payload, item.payload_len);
-        copy->payload = payload;
-        bytes += item.payload_len;
-    }
-    if (rc == 0 || rc == MDB_NOTFOUND) {
-        rc = 0;
-        *done = true;
-    }
-out:
-    mdb_cursor_close(cur);
-    txn_abort(st, txn);
-    return rc;
-}
-
-int storage_archive_query(tern_storage *st, const char *store, const char *owner,
-                          const struct storage_archive_query *q,
-                          int (*fn)(void *ctx, const storage_archive_item *item), void *ctx)
-{
-    static const struct storage_archive_query all;
-    MDB_dbi dbi;
-    key_buf k;
-    unsigned char zero[8] = { 0 };
-    if (!q)
-        q = &all;
-    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, zero, 8) < 0)
-        return -1;
-    uint64_t after = q->after_id, before = q->before_id;
-    size_t delivered = 0;
-    struct archive_batch *b = xcalloc(1, sizeof *b);
-    int ret;
-    for (;;) {
-        bool done = false, more = false;
-        size_t want = q->max ? q->max - delivered : SIZE_MAX;
-        int rc = archive_collect(st, dbi, &k, q, after, before, want, b, &done, &more);
-        if (rc) {
-            log_error(0, "storage: archive query: %s", mdb_strerror(rc));
-            archive_batch_free(b);
-            ret = -1;
-            break;
-        }
-        bool stop = false;
-        for (size_t i = 0; i < b->n && !stop; i++)
-            stop = fn(ctx, &b->items[i]) != 0;
-        if (b->n) {
-            if (q->reverse)
-                before = b->items[b->n - 1].id;
-            else
-                after = b->items[b->n - 1].id;
-        }
-        delivered += b->n;
-        archive_batch_free(b);
-        if (stop || done) {
-            ret = !stop && more ? 1 : 0;
-            break;
-        }
-    }
-    free(b);
-    return ret;
-}
-
-int storage_archive_delete(tern_storage *st, const char *store, const char *owner, uint64_t id)
-{
-    MDB_dbi dbi;
-    key_buf k;
-    unsigned char idbuf[8];
-    put_be64(idbuf, id);
-    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, idbuf, 8) < 0)
-        return -1;
-    struct put_arg a = { dbi, &k, NULL, 0 };
-    return storage_write(st, "archive delete", del_op, &a);
-}
-
-/* Leaves the store's id counter alone: ids stay unique across a clear. */
-int storage_archive_clear(tern_storage *st, const char *store, const char *owner)
-{
-    MDB_dbi dbi;
-    key_buf k;
-    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
-        return -1;
-    struct put_arg a = { dbi, &k, NULL, 0 };
-    return storage_write(st, "archive clear", clear_prefix_op, &a);
-}
-
-int storage_archive_count(tern_storage *st, const char *store, const char *owner, size_t *count)
-{
-    MDB_dbi dbi;
-    key_buf k;
-    if (get_dbi(st, "arc", store, &dbi) < 0 || key_make(st, &k, owner, true, NULL, 0) < 0)
-        return -1;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    if (begin_read(st, &txn, "archive count") < 0)
-        return -1;
-    size_t n = 0;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc == 0) {
-        MDB_val key = { k.prefix_len, k.data }, val;
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && has_prefix(&key, &k);
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-            n++;
-        if (rc == MDB_NOTFOUND || rc == 0)
-            rc = 0;
-        mdb_cursor_close(cur);
-    }
-    txn_abort(st, txn);
-    if (rc) {
-        log_error(0, "storage: archive count: %s", mdb_strerror(rc));
-        return -1;
-    }
-    *count = n;
-    return 0;
 }

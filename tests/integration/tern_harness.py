@@ -151,9 +151,11 @@ class RawStream:
     """A byte-level XMPP client stream: plain TCP, STARTTLS or direct TLS (pyOpenSSL, so that
     both tls-exporter and tls-server-end-point channel bindings are available)."""
 
-    def __init__(self, server: TernServer, direct_tls=False, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, server: TernServer, direct_tls=False, timeout=DEFAULT_TIMEOUT,
+                 sni="localhost"):
         self.server = server
         self.timeout = timeout
+        self.sni = sni
         self.sock = socket.create_connection(("127.0.0.1", server.tls_port if direct_tls
                                               else server.port), timeout=timeout)
         self.tls = None
@@ -170,7 +172,7 @@ class RawStream:
             ctx.set_alpn_protos([alpn])
         self.sock.settimeout(None)
         conn = SSL.Connection(ctx, self.sock)
-        conn.set_tlsext_host_name(b"localhost")
+        conn.set_tlsext_host_name(self.sni.encode())
         conn.set_connect_state()
         deadline = time.monotonic() + self.timeout
         while True:
@@ -253,6 +255,12 @@ class RawStream:
             pass
 
     # -- stream level
+    def peer_certificate_names(self):
+        cert = self.tls.get_peer_certificate().to_cryptography()
+        from cryptography import x509
+        return cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+
     def open(self, to="localhost", ns="jabber:client", version="1.0", extra=""):
         ver = f" version='{version}'" if version else ""
         to_attr = f" to='{to}'" if to else ""
@@ -322,7 +330,6 @@ class RawStream:
         if kind == "tls-exporter":
             return self.tls.export_keying_material(b"EXPORTER-Channel-Binding", 32)
         if kind == "tls-server-end-point":
-            der = SSL._lib  # noqa: keep pyOpenSSL import explicit
             cert = self.tls.get_peer_certificate().to_cryptography()
             from cryptography.hazmat.primitives.serialization import Encoding
             return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()

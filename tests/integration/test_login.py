@@ -135,3 +135,25 @@ def test_too_many_failures_end_the_stream(server):
         assert "<not-authorized/>" in s.auth_plain("alice", "wrong")
     assert "<not-authorized/>" in s.auth_plain("alice", "wrong")
     assert s.stream_error() == "policy-violation"
+
+
+def test_each_host_gets_its_own_certificate_by_sni(tmp_path, pki):
+    from tern_harness import TernServer
+    srv = TernServer(tmp_path, pki, hosts=("localhost", "example.test"))
+    srv.add_user("carol@example.test", "carol-secret")
+    srv.start()
+    try:
+        for host in ("localhost", "example.test"):
+            s = RawStream(srv, direct_tls=True, sni=host)
+            assert s.peer_certificate_names() == [host]
+            s.open(to=host)
+            features = s.read_features()
+            assert b"SCRAM-SHA-256" in features
+            s.close()
+        s = RawStream(srv, direct_tls=True, sni="example.test")
+        s.open(to="example.test")
+        s.read_features()
+        assert "<success" in s.auth_plain("carol", "carol-secret")
+        s.close()
+    finally:
+        srv.check_clean_exit()
