@@ -58,13 +58,30 @@ static void try_write(conn *c);
 typedef struct lingerer {
     int fd;
     struct event *ev;
+    struct lingerer *prev, *next;
 } lingerer;
+
+/* Every socket still lingering, so that an exit can close them (owned by the event loop's
+ * thread, like the conns themselves). */
+static lingerer *lingering;
 
 static void linger_done(lingerer *l)
 {
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        lingering = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
     event_free(l->ev);
     close(l->fd);
     free(l);
+}
+
+void conn_close_lingering(void)
+{
+    while (lingering)
+        linger_done(lingering);
 }
 
 static void on_linger(evutil_socket_t fd, short what, void *arg)
@@ -89,8 +106,12 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
 static void linger_close(struct event_base *base, int fd)
 {
     shutdown(fd, SHUT_WR);
-    lingerer *l = xmalloc(sizeof *l);
+    lingerer *l = xcalloc(1, sizeof *l);
     l->fd = fd;
+    l->next = lingering;
+    if (l->next)
+        l->next->prev = l;
+    lingering = l;
     l->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_linger, l);
     struct timeval tv = { LINGER_SECONDS, 0 };
     event_add(l->ev, &tv);

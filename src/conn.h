@@ -50,4 +50,8 @@ void conn_close(conn *c);
 
 const char *conn_peer(const conn *c); /* "ip:port" */
 
+/* At exit: closes the sockets of finished connections that are still draining their peer's
+ * last bytes (see conn.c, "Why linger"). */
+void conn_close_lingering(void);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "c2s.h"
 #include "config.h"
+#include "conn.h"
 #include "host.h"
 #include "listen.h"
 #include "log.h"
@@ -233,6 +234,7 @@ static void shutdown_server(int pid_fd)
 {
     listen_free_all(server.listeners);
     c2s_free_all();
+    conn_close_lingering();
     for (size_t i = 0; i < server.n_hosts; i++)
         host_free(server.hosts[i]);
     free(server.hosts);

@@ -54,9 +54,9 @@ void router_reply_error(const tern_stanza_event *ev, tern_stanza_error cond, con
     tern_xml *reply = stanza_error_reply(ev->stanza, cond, text);
     if (!reply)
         return;
-    /* A stanza without 'to' was addressed to the sender's account (RFC 6120 §10.3). */
-    if (!xml_attr(reply, "from"))
-        xml_set_attr(reply, "from", ev->to->full);
+    /* The error comes from the prepared destination: also right when the stanza had no 'to'
+     * (RFC 6120 §10.3: its account) or an unusable one (then ev->to is the server). */
+    xml_set_attr(reply, "from", ev->to->full);
     xml_set_attr(reply, "to", ev->from->full);
     router_route(reply, NULL);
 }
@@ -310,9 +310,9 @@ void router_route(tern_xml *stanza, tern_session *origin)
     ev.host = origin ? origin->host : server_find_host(from.domain);
 
     if (to_text && jid_parse(to_text, &to, &why) != 0) {
-        jid_bare(&to, &from); /* the error comes from the sender's own account */
-        if (ev.host)
-            router_reply_error(&ev, STANZA_ERR_JID_MALFORMED, why);
+        /* The server itself answers for an address that cannot be used. */
+        if (ev.host && jid_parse(ev.host->name, &to, &why) == 0)
+            router_reply_error(&ev, STANZA_ERR_JID_MALFORMED, "the 'to' address is not a valid JID");
         goto done;
     }
     if (!kind) {

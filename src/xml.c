@@ -712,11 +712,23 @@ static void write_attr_value(tern_buf *out, const char *v)
  * declared again under a new prefix, which XML allows. */
 #define PREFIX_CACHE 8
 
+/* An element in the XML namespace (<xml:foo/>, legal input) can only be written with the xml
+ * prefix: binding that namespace as a default namespace is forbidden (Namespaces in XML §3),
+ * and a peer would reject the whole stream. */
+static bool in_xml_ns(const tern_xml *n) { return strcmp(n->u.el.ns, TERN_XML_NS_XML) == 0; }
+
+static void write_name(const tern_xml *n, tern_buf *out)
+{
+    if (in_xml_ns(n))
+        buf_append(out, "xml:", 4);
+    buf_append_str(out, n->u.el.name);
+}
+
 static void write_start_tag(const tern_xml *n, const char *context_ns, tern_buf *out)
 {
     buf_append(out, "<", 1);
-    buf_append_str(out, n->u.el.name);
-    if (strcmp(n->u.el.ns, context_ns) != 0) {
+    write_name(n, out);
+    if (!in_xml_ns(n) && strcmp(n->u.el.ns, context_ns) != 0) {
         buf_append(out, " xmlns", 6);
         write_attr_value(out, n->u.el.ns);
     }
@@ -764,8 +776,21 @@ static void write_start_tag(const tern_xml *n, const char *context_ns, tern_buf 
 static void write_end_tag(const tern_xml *n, tern_buf *out)
 {
     buf_append(out, "</", 2);
-    buf_append_str(out, n->u.el.name);
+    write_name(n, out);
     buf_append(out, ">", 1);
+}
+
+/* The default namespace in force inside element n (the top element being `top`, written in
+ * context `top_ctx`): its own namespace, unless it was written with the xml prefix. */
+static const char *default_ns_inside(const tern_xml *n, const tern_xml *top, const char *top_ctx)
+{
+    for (;;) {
+        if (!in_xml_ns(n))
+            return n->u.el.ns;
+        if (n == top)
+            return top_ctx;
+        n = n->parent;
+    }
 }
 
 /* Iterative walk: the tree's depth never becomes stack depth. */
@@ -783,7 +808,7 @@ void xml_serialize(const tern_xml *node, const char *context_ns, tern_buf *out)
         if (n->kind == NODE_TEXT) {
             append_escaped(out, n->parent->u.el.text + n->u.tx.off, n->u.tx.len, false);
         } else {
-            write_start_tag(n, n == node ? ctx : n->parent->u.el.ns, out);
+            write_start_tag(n, n == node ? ctx : default_ns_inside(n->parent, node, ctx), out);
             if (n->u.el.first) {
                 buf_append(out, ">", 1);
                 n = n->u.el.first;

@@ -298,7 +298,7 @@ class RawStream:
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}"
                   "</auth>")
-        m = self.read_until(rb"<(success|failure)[ >/].*?(/>|</success>|</failure>)")
+        m = self.read_until(rb"<success[^>]*?(/>|>.*?</success>)|<failure[^>]*>.*?</failure>")
         return m.group(0).decode()
 
     def bind(self, resource=None):

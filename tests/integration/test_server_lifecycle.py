@@ -7,8 +7,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from tern_harness import TERND, RawStream, TernServer
 
 

@@ -695,6 +695,24 @@ START_TEST(test_reset_in_callback)
                      "stanza <presence xmlns='jabber:server'/>\n");
     rec_free(&r);
 
+    /* The dropped rest may be longer than the size limit (the parser feeds expat in slices). */
+    rec_init(&r, 256, 16);
+    r.reset_on = "proceed";
+    tern_buf big;
+    buf_init(&big);
+    buf_append_str(&big, HEADER "<proceed/>");
+    for (int i = 0; i < 100; i++)
+        buf_append_str(&big, "<message><body>dropped</body></message>");
+    ck_assert_int_eq(feed(&r, big.data, big.len), 0);
+    ck_assert_int_eq(r.errors, 0);
+    ck_assert_int_eq(r.stanzas, 1);
+    ck_assert_int_eq(feed_str(&r, HEADER "<presence/>"), 0);
+    ck_assert_int_eq(r.opens, 2);
+    ck_assert_int_eq(r.stanzas, 2);
+    ck_assert_int_eq(r.errors, 0);
+    buf_free(&big);
+    rec_free(&r);
+
     /* Reset on a stanza whose end is the last byte of the feed, byte by byte. */
     rec_init(&r, 4096, 16);
     r.reset_on = "success";
