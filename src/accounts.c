@@ -251,8 +251,11 @@ static account_result run_change(tern_storage *st, const char *bare,
     return ctx->result;
 }
 
-account_result account_create(tern_storage *st, const char *bare, const char *password,
-                              unsigned iterations)
+/* Derives fresh credentials from `password` and applies `fn` with them in one transaction. */
+static account_result change_credentials(tern_storage *st, const char *bare,
+                                         const char *password, unsigned iterations,
+                                         storage_update (*fn)(void *, const void *, size_t,
+                                                              void **, size_t *))
 {
     if (!bare_ok(bare))
         return ACCOUNT_ERROR;
@@ -260,25 +263,22 @@ account_result account_create(tern_storage *st, const char *bare, const char *pa
     account_result res = make_credentials(password, iterations, &fresh);
     if (res == ACCOUNT_OK) {
         change_ctx ctx = { .fresh = &fresh };
-        res = run_change(st, bare, create_fn, &ctx);
+        res = run_change(st, bare, fn, &ctx);
     }
     record_wipe(&fresh);
     return res;
 }
 
+account_result account_create(tern_storage *st, const char *bare, const char *password,
+                              unsigned iterations)
+{
+    return change_credentials(st, bare, password, iterations, create_fn);
+}
+
 account_result account_set_password(tern_storage *st, const char *bare, const char *password,
                                      unsigned iterations)
 {
-    if (!bare_ok(bare))
-        return ACCOUNT_ERROR;
-    account_record fresh = { 0 };
-    account_result res = make_credentials(password, iterations, &fresh);
-    if (res == ACCOUNT_OK) {
-        change_ctx ctx = { .fresh = &fresh };
-        res = run_change(st, bare, set_password_fn, &ctx);
-    }
-    record_wipe(&fresh);
-    return res;
+    return change_credentials(st, bare, password, iterations, set_password_fn);
 }
 
 /* Removes the account record only.

@@ -15,21 +15,7 @@
 #include <stringprep.h>
 #include <strings.h>
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
+#include "util.h"
 
 static void set_why(const char **why, const char *reason)
 {

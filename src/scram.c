@@ -18,25 +18,11 @@
 #include <string.h>
 #include <stringprep.h>
 
+#include "util.h"
+
 
 #define SCRAM_FAKE_SALT_LEN 16
 #define SCRAM_SNONCE_BYTES 18 /* 24 base64 characters */
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 /* Frees a string that held secret material. */
 static void free_secret(char *s)
