@@ -96,6 +96,7 @@ static void on_stanza(void *ctx, tern_xml *stanza)
     xml_unref(stanza);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)

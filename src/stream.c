@@ -308,7 +308,7 @@ static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char
     stream_parser *p = ud;
     if (p->halted || p->depth != 0 || prefix)
         return;
-    /* The header's default namespace says which kind of stream this is (RFC 6120 §4.8.3). */
+    /* The header's default namespace says which kind of stream this is (RFC 6120 §4.8.2). */
     free(p->default_ns);
     p->default_ns = stream_xstrdup(uri ? uri : "");
 }
@@ -453,9 +453,7 @@ int stream_parser_feed(stream_parser *p, const char *data, size_t len)
         unsigned long long used = p->fed - p->region_start;
         if (used >= p->max_size) {
             fail(p, STREAM_ERR_POLICY_VIOLATION,
-                 p->depth == 0   ? "stream header too large"
-                 : p->stanza ? "stanza too large"
-                             : "too much data between stanzas");
+                 p->depth == 0 ? "stream header too large" : "stanza too large");
             break;
         }
         /* Never let expat see bytes beyond the current region's allowance. */

@@ -43,7 +43,9 @@ static void *xml_xrealloc(void *old, size_t n)
 
 /* ---- arena --------------------------------------------------------------------------------- */
 
-#define ARENA_ALIGN       (_Alignof(max_align_t))
+/* Only pointers, sizes and chars live in a tree: pointer alignment is enough, and it keeps the
+ * many tiny name strings of a stanza from each taking 16 bytes. */
+#define ARENA_ALIGN       (_Alignof(void *))
 #define ARENA_FIRST_CHUNK 1024u
 #define ARENA_MAX_CHUNK   (64u * 1024u)
 
@@ -51,7 +53,7 @@ typedef struct arena_chunk {
     struct arena_chunk *next;
     size_t used;
     size_t cap;
-    max_align_t data[]; /* max_align_t so that data starts suitably aligned */
+    void *data[]; /* typed so that data starts pointer-aligned */
 } arena_chunk;
 
 /* Everything a tree shares: the arena and the reference count. */
@@ -152,7 +154,7 @@ struct tern_xml {
             tern_xml *first, *last;
             tern_xml_attr *attrs, *attrs_last;
             tern_xml_attr **index;
-            size_t nattrs, index_cap;
+            uint32_t nattrs, index_cap;
             char *text; /* concatenated direct text, NUL-terminated, or NULL */
             size_t text_len, text_cap;
         } el;
@@ -162,10 +164,16 @@ struct tern_xml {
     } u;
 };
 
+/* A text node only ever uses u.tx, so it is allocated without the (much larger) element part:
+ * pretty-printed stanzas have as many text nodes as elements. Nothing reads u.el of a node
+ * whose kind is NODE_TEXT, and the API never hands out text nodes. */
+#define TEXT_NODE_SIZE (offsetof(tern_xml, u) + sizeof(((tern_xml *)0)->u.tx))
+
 static tern_xml *node_alloc(xml_doc *d, int kind)
 {
-    tern_xml *n = arena_alloc(d, sizeof *n);
-    memset(n, 0, sizeof *n);
+    size_t size = kind == NODE_TEXT ? TEXT_NODE_SIZE : sizeof(tern_xml);
+    tern_xml *n = arena_alloc(d, size);
+    memset(n, 0, size);
     n->doc = d;
     n->kind = kind;
     return n;
@@ -295,7 +303,7 @@ static tern_xml_attr **attr_index_slot(const tern_xml *node, const char *xmlns, 
     }
 }
 
-static void attr_index_rebuild(tern_xml *node, size_t cap)
+static void attr_index_rebuild(tern_xml *node, uint32_t cap)
 {
     node->u.el.index = arena_alloc(node->doc, cap * sizeof *node->u.el.index);
     memset(node->u.el.index, 0, cap * sizeof *node->u.el.index);
@@ -353,6 +361,8 @@ void xml_set_attr_ns(tern_xml *node, const char *xmlns, const char *name, const 
         a->value = arena_strdup(d, value);
         return;
     }
+    if (node->u.el.nattrs >= UINT32_MAX / 4)
+        abort(); /* keeps the index arithmetic below in range; unreachable in practice */
     a = arena_alloc(d, sizeof *a);
     a->next = NULL;
     a->xmlns = xmlns ? arena_strdup(d, xmlns) : NULL;
@@ -365,8 +375,8 @@ void xml_set_attr_ns(tern_xml *node, const char *xmlns, const char *name, const 
     node->u.el.attrs_last = a;
     node->u.el.nattrs++;
     size_t n = node->u.el.nattrs;
-    if (n >= ATTR_INDEX_MIN && (!node->u.el.index || 4 * n > 3 * node->u.el.index_cap)) {
-        size_t cap = 16;
+    if (n >= ATTR_INDEX_MIN && (!node->u.el.index || 4 * n > 3 * (size_t)node->u.el.index_cap)) {
+        uint32_t cap = 16;
         while (cap < 2 * n)
             cap *= 2;
         attr_index_rebuild(node, cap); /* old tables stay in the arena: geometric waste only */

@@ -528,6 +528,10 @@ START_TEST(test_depth)
     ck_assert_int_eq(expect_error(deep, strlen(deep), 262144, 8), STREAM_ERR_POLICY_VIOLATION);
     free(deep);
 
+    /* The same with an empty element at the bottom (expat still reports its end). */
+    const char *empty = HEADER "<a><a><a><a><a><a><a><a><a/></a></a></a></a></a></a></a></a>";
+    ck_assert_int_eq(expect_error(empty, strlen(empty), 262144, 8), STREAM_ERR_POLICY_VIOLATION);
+
     /* A depth bomb: 80 000 open tags never closed. */
     tern_buf b;
     buf_init(&b);

@@ -149,6 +149,19 @@ START_TEST(test_namespaces)
     assert_round_trip(iq);
     xml_unref(iq);
 
+    /* An element in the XML namespace must keep the xml prefix: binding that namespace as a
+     * default is forbidden and the peer would drop the stream. Its children still see the
+     * default namespace around it. */
+    tern_xml *m = parse_stanza("<message><xml:foo><bar/></xml:foo></message>");
+    ck_assert_ptr_nonnull(m);
+    tern_xml *foo = xml_child(m, "foo", TERN_XML_NS_XML);
+    ck_assert_ptr_nonnull(foo);
+    ck_assert_str_eq(xml_ns(xml_first_element(foo)), NS_CLIENT);
+    ck_serialized(m, NS_CLIENT, "<message><xml:foo><bar/></xml:foo></message>");
+    ck_serialized(foo, "urn:other", "<xml:foo><bar xmlns='jabber:client'/></xml:foo>");
+    assert_round_trip(m);
+    xml_unref(m);
+
     tern_xml *plain = xml_new("plain", NULL);
     ck_assert_str_eq(xml_ns(plain), "");
     ck_serialized(plain, NULL, "<plain/>");
