@@ -102,6 +102,32 @@ void tern_disco_add_identity(tern_host *host, const char *category, const char *
     free(item);
 }
 
+#define SERVICE_REGISTRY "service"
+
+typedef struct service_lookup {
+    const char *name;
+    const void *api;
+} service_lookup;
+
+static void match_service(void *ctx, const char *item, const void *data)
+{
+    service_lookup *l = ctx;
+    if (!l->api && strcmp(item, l->name) == 0)
+        l->api = data;
+}
+
+void tern_service_provide(tern_host *host, const char *name, const void *api)
+{
+    tern_registry_add(host, SERVICE_REGISTRY, name, api);
+}
+
+const void *tern_service_get(tern_host *host, const char *name)
+{
+    service_lookup l = { name, NULL };
+    tern_registry_each(host, SERVICE_REGISTRY, match_service, &l);
+    return l.api;
+}
+
 /* ---- timers ---- */
 
 static void unlink_timer(tern_timer *t)

@@ -338,6 +338,12 @@ void router_route(tern_xml *stanza, tern_session *origin)
                                "an iq request must have exactly one child element");
         goto done;
     }
+    if (origin) {
+        char out_event[32];
+        snprintf(out_event, sizeof out_event, "%s/out", xml_name(stanza));
+        if (hooks_run_stanza(ev.host, out_event, &ev) == TERN_HANDLED)
+            goto done;
+    }
 
     tern_host *dest_host = server_find_host(to.domain);
     if (!dest_host) {
@@ -349,6 +355,8 @@ void router_route(tern_xml *stanza, tern_session *origin)
     }
     ev.host = dest_host;
     dest_class dest = !to.node ? DEST_HOST : !to.resource ? DEST_BARE : DEST_FULL;
+    if (dest != DEST_HOST && hooks_run_stanza(ev.host, "stanza/in", &ev) == TERN_HANDLED)
+        goto done;
     route_local(&ev, dest, kind);
 done:
     jid_free(&from);

@@ -58,17 +58,22 @@ static tern_session *find_bound(tern_host *h, const tern_jid *full)
     return NULL;
 }
 
+struct session_data {
+    const void *key;
+    void *data;
+    void (*free_fn)(void *data);
+    session_data *next;
+};
+
+/* Handlers of session/closed see the session as it was: bound, and available or not. */
 static void unbind(tern_session *s)
 {
     if (!s->bound)
         return;
-    if (s->available) {
-        s->available = false;
-        hooks_run_session(s->host, "session/unavailable", s);
-    }
     hooks_run_session(s->host, "session/closed", s);
     table_remove(s);
     s->bound = false;
+    s->available = false;
 }
 
 int session_bind(tern_session *s, const char *node, const char *resource, const char **why)
@@ -127,11 +132,23 @@ void session_set_presence(tern_session *s, const tern_xml *presence)
         hooks_run_session(s->host, "session/unavailable", s);
 }
 
+static void free_data(session_data *d)
+{
+    if (d->free_fn)
+        d->free_fn(d->data);
+    free(d);
+}
+
 void session_free(tern_session *s)
 {
     if (!s)
         return;
     unbind(s);
+    while (s->data) {
+        session_data *d = s->data;
+        s->data = d->next;
+        free_data(d);
+    }
     if (s->presence)
         xml_unref(s->presence);
     jid_free(&s->jid);
@@ -149,6 +166,34 @@ tern_host *tern_session_host(tern_session *s) { return s->host; }
 bool tern_session_available(const tern_session *s) { return s->available; }
 
 int tern_session_priority(const tern_session *s) { return s->priority; }
+
+const tern_xml *tern_session_presence(const tern_session *s) { return s->presence; }
+
+void tern_session_set_data(tern_session *s, const void *key, void *data,
+                           void (*free_fn)(void *data))
+{
+    for (session_data **at = &s->data; *at; at = &(*at)->next) {
+        if ((*at)->key == key) {
+            session_data *old = *at;
+            *at = old->next;
+            free_data(old);
+            break;
+        }
+    }
+    if (!data)
+        return;
+    session_data *d = xmalloc(sizeof *d);
+    *d = (session_data){ key, data, free_fn, s->data };
+    s->data = d;
+}
+
+void *tern_session_get_data(const tern_session *s, const void *key)
+{
+    for (session_data *d = s->data; d; d = d->next)
+        if (d->key == key)
+            return d->data;
+    return NULL;
+}
 
 void tern_session_send(tern_session *s, const tern_xml *stanza)
 {

@@ -18,6 +18,8 @@ typedef struct session_transport {
     void (*close)(void *ctx, tern_stream_error cond, const char *text);
 } session_transport;
 
+typedef struct session_data session_data;
+
 struct tern_session {
     uint64_t id;
     tern_host *host;
@@ -29,6 +31,7 @@ struct tern_session {
     const session_transport *transport;
     void *transport_ctx;
     tern_session *next_of_user;    /* routing table list (host.h user_sessions) */
+    session_data *data;            /* modules' per-session data */
 };
 
 tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx);
@@ -39,7 +42,7 @@ int session_bind(tern_session *s, const char *node, const char *resource, const 
 /* Records broadcast presence (no 'to') from the client: available/unavailable and priority
  * (RFC 6121 §4.7.2.3), firing session/available or session/unavailable. */
 void session_set_presence(tern_session *s, const tern_xml *presence);
-/* Unbinds (firing session/closed) and frees. */
+/* Unbinds (firing session/closed while the session is still bound) and frees. */
 void session_free(tern_session *s);
 
 #endif

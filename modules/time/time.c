@@ -5,11 +5,6 @@
 #include <tern/module.h>
 #include <time.h>
 
-static void add_text_child(tern_xml *parent, const char *name, const char *text)
-{
-    xml_add_text(xml_add_child(parent, name, NULL), text, strlen(text));
-}
-
 static tern_event_result time_answer(const tern_stanza_event *ev, void *data)
 {
     (void)data;
@@ -25,8 +20,8 @@ static tern_event_result time_answer(const tern_stanza_event *ev, void *data)
              labs(offset) % 60);
     tern_xml *reply = tern_iq_result_new(ev);
     tern_xml *t = xml_add_child(reply, "time", NS_TIME);
-    add_text_child(t, "tzo", tzo);
-    add_text_child(t, "utc", utc_text);
+    tern_xml_add_text_child(t, "tzo", NULL, tzo);
+    tern_xml_add_text_child(t, "utc", NULL, utc_text);
     tern_reply(ev, reply);
     return TERN_HANDLED;
 }

@@ -1,20 +1,14 @@
 /* version — XEP-0092 Software Version of the server. The operating system is not disclosed:
  * it helps attackers more than users. */
-#include <string.h>
 #include <tern/module.h>
-
-static void add_text_child(tern_xml *parent, const char *name, const char *text)
-{
-    xml_add_text(xml_add_child(parent, name, NULL), text, strlen(text));
-}
 
 static tern_event_result version_answer(const tern_stanza_event *ev, void *data)
 {
     (void)data;
     tern_xml *reply = tern_iq_result_new(ev);
     tern_xml *query = xml_add_child(reply, "query", NS_VERSION);
-    add_text_child(query, "name", tern_server_name());
-    add_text_child(query, "version", tern_server_version());
+    tern_xml_add_text_child(query, "name", NULL, tern_server_name());
+    tern_xml_add_text_child(query, "version", NULL, tern_server_version());
     tern_reply(ev, reply);
     return TERN_HANDLED;
 }

@@ -16,6 +16,16 @@
  * TERN_HANDLED ends the chain. The core's own default behaviour (RFC 6121 §8 delivery, or a
  * service-unavailable error for an iq nobody claims) runs when every handler passed.
  *
+ * Around those, for filters that must see every stanza whatever its kind:
+ *   "stanza/in"   before the events above, for every stanza to a local account (bare or full);
+ *   "message/out", "presence/out", "iq/out"
+ *                 for every stanza a local session sends, before it is routed (ev->origin set);
+ *   "presence/broadcast"
+ *                 presence without 'to' from a session (initial, updated or unavailable
+ *                 presence), after the session's own state was updated.
+ * A handler that returns TERN_HANDLED from any of them has taken care of the stanza (answered,
+ * dropped or routed it itself). Handlers may modify ev->stanza before passing it on.
+ *
  * Threads: a handler runs on the worker that owns the stanza's origin; it must not keep pointers
  * to sessions beyond the call. */
 #ifndef TERN_MODULE_H
@@ -24,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "tern/error.h"
 #include "tern/jid.h"
@@ -74,8 +85,12 @@ int tern_hook_iq(tern_host *host, const char *type, const char *destination, con
 
 /* ---- session events ---- */
 
-/* "session/bound" (a resource was bound), "session/closed" (before it goes away),
- * "session/available" (initial presence), "session/unavailable". */
+/* "session/bound"       a resource was bound;
+ * "session/available"   the session sent its initial presence;
+ * "session/unavailable" the session sent an unavailable presence;
+ * "session/closed"      the session is going away; it is still bound, and
+ *                       tern_session_available() still says whether it was available (if so,
+ *                       no unavailable presence was sent: a presence module sends one for it). */
 typedef void (*tern_session_handler)(tern_session *session, void *data);
 int tern_hook_session(tern_host *host, const char *event, tern_session_handler fn, void *data);
 
@@ -99,6 +114,23 @@ void tern_registry_each(tern_host *host, const char *registry, tern_registry_fn 
 void tern_disco_add_feature(tern_host *host, const char *var);
 void tern_disco_add_identity(tern_host *host, const char *category, const char *type,
                              const char *name);
+
+/* Services: a module that offers an API to other modules provides a struct of function
+ * pointers under a name (see tern/roster.h); a user looks it up when it needs it (not at load,
+ * since the provider may load later). NULL when no loaded module provides it. */
+void tern_service_provide(tern_host *host, const char *name, const void *api);
+const void *tern_service_get(tern_host *host, const char *name);
+
+/* ---- stanza helpers ---- */
+
+/* Adds <name xmlns?>text</name> to parent and returns it. */
+tern_xml *tern_xml_add_text_child(tern_xml *parent, const char *name, const char *xmlns,
+                                  const char *text);
+/* XEP-0203: adds <delay xmlns='urn:xmpp:delay' from=... stamp=.../> to a stanza. */
+void tern_stanza_add_delay(tern_xml *stanza, const char *from, time_t when);
+/* Parses one serialized stanza (as written by xml_serialize with context "jabber:client"),
+ * e.g. from storage. NULL when it is not one well-formed element. */
+tern_xml *tern_stanza_parse(const char *data, size_t len);
 
 /* ---- sending ---- */
 
@@ -129,6 +161,14 @@ const tern_jid *tern_session_jid(const tern_session *session); /* full JID once 
 tern_host *tern_session_host(tern_session *session);
 bool tern_session_available(const tern_session *session); /* has sent initial presence */
 int tern_session_priority(const tern_session *session);
+/* The last presence the session broadcast (NULL before initial presence). */
+const tern_xml *tern_session_presence(const tern_session *session);
+/* Per-session data for modules, under a key unique to the module (the address of one of its
+ * statics). free_fn (may be NULL) runs when the data is replaced or the session ends. Modules
+ * are unloaded only after every session has ended. */
+void tern_session_set_data(tern_session *session, const void *key, void *data,
+                           void (*free_fn)(void *data));
+void *tern_session_get_data(const tern_session *session, const void *key);
 /* Queues a stanza for the session's client. The stanza stays owned by the caller. */
 void tern_session_send(tern_session *session, const tern_xml *stanza);
 
