@@ -6,17 +6,11 @@
 #include <stdbool.h>
 
 #include "scram.h"
+#include "tern/account.h"
 #include "tern/storage.h"
 
 #define ACCOUNTS_STORE "accounts"
 
-typedef enum account_result {
-    ACCOUNT_OK = 0,
-    ACCOUNT_ERROR = -1,      /* storage failure (logged) */
-    ACCOUNT_EXISTS = -2,
-    ACCOUNT_NOT_FOUND = -3,
-    ACCOUNT_BAD_PASSWORD = -4, /* empty, or prohibited by SASLprep */
-} account_result;
 
 /* `bare` must be a prepared bare JID (node@domain). Derives SCRAM-SHA-1 and SCRAM-SHA-256
  * credentials with fresh salts and `iterations` (0: SCRAM_DEFAULT_ITERATIONS). */
@@ -35,6 +29,5 @@ bool account_is_disabled(tern_storage *st, const char *bare);
 /* Calls fn for each account of a domain in order. */
 int account_each(tern_storage *st, const char *domain, int (*fn)(void *ctx, const char *bare),
                  void *ctx);
-const char *account_result_text(account_result r);
 
 #endif

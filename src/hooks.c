@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-typedef enum hook_kind { HOOK_STANZA, HOOK_SESSION, HOOK_FEATURES } hook_kind;
+typedef enum hook_kind { HOOK_STANZA, HOOK_SESSION, HOOK_FEATURES, HOOK_ACCOUNT } hook_kind;
 
 struct hook {
     hook_kind kind;
@@ -18,6 +18,7 @@ struct hook {
         tern_stanza_handler stanza;
         tern_session_handler session;
         tern_features_handler features;
+        tern_account_handler account;
     } fn;
     void *data;
     const void *owner;
@@ -76,6 +77,22 @@ int tern_hook_features(tern_host *host, tern_features_handler fn, void *data)
     h->fn.features = fn;
     h->data = data;
     return add_hook(host, FEATURES_EVENT, h);
+}
+
+int tern_hook_account(tern_host *host, const char *event, tern_account_handler fn, void *data)
+{
+    hook *h = xcalloc(1, sizeof *h);
+    h->kind = HOOK_ACCOUNT;
+    h->fn.account = fn;
+    h->data = data;
+    return add_hook(host, event, h);
+}
+
+void hooks_run_account(tern_host *host, const char *event, const char *bare)
+{
+    for (hook *h = hashmap_get(host->hooks, event); h; h = h->next)
+        if (h->kind == HOOK_ACCOUNT)
+            h->fn.account(host, bare, h->data);
 }
 
 tern_event_result hooks_run_stanza(tern_host *host, const char *event,

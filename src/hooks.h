@@ -8,6 +8,7 @@ tern_event_result hooks_run_stanza(tern_host *host, const char *event,
                                    const tern_stanza_event *ev);
 void hooks_run_session(tern_host *host, const char *event, tern_session *session);
 void hooks_run_features(tern_host *host, tern_session *session, tern_xml *features);
+void hooks_run_account(tern_host *host, const char *event, const char *bare);
 /* Frees every hook list of the host (host_free). */
 void hooks_free_all(tern_host *host);
 void hooks_remove_owner(tern_host *host, const void *owner);

@@ -25,11 +25,11 @@
 #include "pidfile.h"
 #include "server.h"
 #include "storage_env.h"
+#include "tern/module.h"
 #include "tern_build.h"
 #include "tls.h"
 #include "util.h"
 
-#define STOP_GRACE_MS 3000
 #define SECRET_STORE "server"
 #define SECRET_OWNER "scram-secret"
 
@@ -39,10 +39,6 @@ typedef struct options {
     bool daemonize;
 } options;
 
-static config **old_configs; /* kept for hosts that still point into them (SIGHUP) */
-static size_t n_old_configs;
-static struct event *stop_timer;
-static uint64_t stop_deadline;
 
 static void usage(FILE *out)
 {
@@ -152,33 +148,12 @@ static int start_listeners(char *err, size_t err_len)
 
 /* ---- signals ---- */
 
-static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    if (server.n_clients == 0 || now_ms() >= stop_deadline)
-        event_base_loopexit(server.base, NULL);
-}
-
 static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     (void)arg;
-    if (server.stopping) {
-        log_warn(0, "second stop signal: exiting now");
-        event_base_loopexit(server.base, NULL);
-        return;
-    }
-    log_info(0, "signal %d: stopping", (int)sig);
-    server.stopping = true;
-    listen_free_all(server.listeners);
-    server.listeners = NULL;
-    c2s_shutdown_all();
-    stop_deadline = now_ms() + STOP_GRACE_MS;
-    stop_timer = event_new(server.base, -1, EV_PERSIST, on_stop_tick, NULL);
-    struct timeval tv = { 0, 50000 };
-    event_add(stop_timer, &tv);
+    log_info(0, "signal %d", (int)sig);
+    tern_server_stop();
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -187,27 +162,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     char err[1024];
-    config *fresh = config_load(server.cfg->path, err, sizeof err);
-    if (!fresh) {
+    if (tern_server_reload(err, sizeof err) != 0)
         log_error(0, "reload failed, keeping the running configuration: %s", err);
-        return;
-    }
-    tls_ctx *tls = tls_ctx_new(fresh, err, sizeof err);
-    if (!tls) {
-        log_error(0, "reload failed, keeping the running configuration: %s", err);
-        config_free(fresh);
-        return;
-    }
-    /* Hosts and their modules keep the configuration they started with; listeners, hosts and
-     * module lists change on restart. Certificates, admins, limits and logging change now. */
-    old_configs = xrealloc(old_configs, (n_old_configs + 1) * sizeof *old_configs);
-    old_configs[n_old_configs++] = server.cfg;
-    server.cfg = fresh;
-    tls_ctx_unref(server.tls);
-    server.tls = tls;
-    log_set_level((tern_log_level)fresh->log_level);
-    log_info(0, "configuration and certificates reloaded (listeners, hosts and modules change "
-                "on restart)");
 }
 
 /* ---- main ---- */
@@ -241,13 +197,9 @@ static void shutdown_server(int pid_fd)
     hashmap_free(server.hosts_by_name);
     tls_ctx_unref(server.tls);
     storage_close(server.storage);
-    if (stop_timer)
-        event_free(stop_timer);
+    server_release();
     event_base_free(server.base);
     pidfile_release(pid_fd, server.cfg->pid_file);
-    for (size_t i = 0; i < n_old_configs; i++)
-        config_free(old_configs[i]);
-    free(old_configs);
     config_free(server.cfg);
 }
 
@@ -297,6 +249,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     server.base = event_base_new();
+    server.started = time(NULL);
     if (!server.base) {
         log_error(0, "cannot create the event loop");
         return 1;

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "hashmap.h"
@@ -33,11 +34,18 @@ typedef struct server {
     uint64_t next_id;           /* connection/session ids for logs */
     unsigned char secret[32];   /* per-process secret (SCRAM fake salts for unknown users) */
     bool stopping;
+    time_t started;
+    config **old_configs;       /* replaced by reloads; hosts may still point into them */
+    size_t n_old_configs;
+    struct event *stop_timer;   /* during a graceful stop */
+    uint64_t stop_deadline;
 } server_state;
 
 extern server_state server;
 
 tern_host *server_find_host(const char *domain);
 uint64_t server_next_id(void);
+/* At exit: frees what reloads and the stop left behind. */
+void server_release(void);
 
 #endif

@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tern/account.h"
 #include "tern/error.h"
 #include "tern/jid.h"
 #include "tern/log.h"
@@ -172,6 +173,28 @@ void *tern_session_get_data(const tern_session *session, const void *key);
 /* Queues a stanza for the session's client. The stanza stays owned by the caller. */
 void tern_session_send(tern_session *session, const tern_xml *stanza);
 
+/* ---- accounts: the same code ternctl uses ---- */
+
+/* `node` is a localpart (prepared here). Results are account_result values (tern/account.h).
+ * Deleting or disabling an account ends its sessions (with <not-authorized/>); deleting fires
+ * "account/deleted" so modules can drop the account's data; creating fires "account/created". */
+account_result tern_account_create(tern_host *host, const char *node, const char *password);
+account_result tern_account_delete(tern_host *host, const char *node);
+account_result tern_account_set_password(tern_host *host, const char *node,
+                                         const char *password);
+account_result tern_account_set_disabled(tern_host *host, const char *node, bool disabled);
+bool tern_account_is_disabled(tern_host *host, const char *node);
+/* Calls fn with each account's bare JID, in order; fn returns non-zero to stop. */
+int tern_account_each(tern_host *host, int (*fn)(void *ctx, const char *bare), void *ctx);
+typedef void (*tern_account_handler)(tern_host *host, const char *bare, void *data);
+int tern_hook_account(tern_host *host, const char *event, tern_account_handler fn, void *data);
+
+/* Ends a session's stream with a stream error (e.g. an admin ending it). */
+void tern_session_close(tern_session *session, tern_stream_error cond, const char *text);
+/* Calls fn for every bound session of the host. fn may close the session it is given. */
+void tern_host_each_online(tern_host *host, void (*fn)(tern_session *session, void *ctx),
+                           void *ctx);
+
 /* ---- timers ---- */
 typedef struct tern_timer tern_timer;
 /* Runs fn after `ms` milliseconds (every `ms` when repeat). Removed automatically when the
@@ -183,5 +206,10 @@ void tern_timer_cancel(tern_timer *timer);
 /* ---- server ---- */
 const char *tern_server_version(void); /* e.g. "0.1.0" */
 const char *tern_server_name(void);    /* "tern" */
+time_t tern_server_started(void);      /* when this ternd started */
+/* Reloads the configuration and certificates, as SIGHUP does. 0, or -1 with a reason. */
+int tern_server_reload(char *err, size_t err_len);
+/* Stops the server gracefully, as SIGTERM does. */
+void tern_server_stop(void);
 
 #endif
