@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "c2s_register.h"
 #include "conn.h"
 #include "hooks.h"
 #include "router.h"
@@ -160,6 +161,8 @@ static void send_features(c2s *c)
         c->plus_offered = false;
         if (tls || !server.cfg->c2s_require_tls)
             c->plus_offered = sasl_offer(features, conn_tls_session(c->conn));
+        if (register_allowed(c->host, tls))
+            register_add_feature(features);
     } else {
         xml_add_child(features, "bind", NS_BIND);
         /* RFC 3921's session establishment, optional per RFC 6121 and
@@ -393,6 +396,22 @@ static void handle_sasl(c2s *c, const tern_xml *x)
     }
 }
 
+/* ---- in-band registration (XEP-0077) ---- */
+
+static void handle_registration(c2s *c, const tern_xml *iq)
+{
+    tern_xml *reply;
+    if (register_allowed(c->host, conn_is_tls(c->conn)))
+        reply = register_handle(c->host, conn_peer(c->conn), iq);
+    else
+        reply = stanza_error_reply(iq, STANZA_ERR_SERVICE_UNAVAILABLE,
+                                   "registration is not available here");
+    if (reply) {
+        send_xml(c, reply);
+        xml_unref(reply);
+    }
+}
+
 /* ---- resource binding ---- */
 
 static void send_iq_error(c2s *c, const tern_xml *iq, tern_stanza_error cond, const char *text)
@@ -511,6 +530,8 @@ static void on_stanza(void *ctx, tern_xml *x)
         handle_starttls(c, x);
     } else if (strcmp(ns, NS_SASL) == 0) {
         handle_sasl(c, x);
+    } else if (!c->authenticated && register_is_request(x)) {
+        handle_registration(c, x);
     } else if (!c->authenticated) {
         /* RFC 6120 §4.9.3.12 */
         c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "authenticate first");

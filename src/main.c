@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "c2s.h"
+#include "c2s_register.h"
 #include "config.h"
 #include "conn.h"
 #include "host.h"
@@ -191,6 +192,7 @@ static void shutdown_server(int pid_fd)
     listen_free_all(server.listeners);
     c2s_free_all();
     conn_close_lingering();
+    register_release();
     for (size_t i = 0; i < server.n_hosts; i++)
         host_free(server.hosts[i]);
     free(server.hosts);

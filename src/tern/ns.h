@@ -18,5 +18,7 @@
 #define NS_VERSION        "jabber:iq:version"
 #define NS_TIME           "urn:xmpp:time"
 #define NS_DELAY          "urn:xmpp:delay"
+#define NS_REGISTER       "jabber:iq:register"                      /* XEP-0077 */
+#define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
 
 #endif
