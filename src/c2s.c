@@ -129,8 +129,10 @@ void c2s_stream_error(c2s *c, tern_stream_error cond, const char *text)
 static void transport_send(void *ctx, const tern_xml *stanza)
 {
     c2s *c = ctx;
-    if (c->phase != C2S_CLOSING)
+    if (c->phase != C2S_CLOSING) {
+        server.stanzas_out++;
         send_xml(c, stanza);
+    }
 }
 
 static void transport_close(void *ctx, tern_stream_error cond, const char *text)
@@ -303,6 +305,7 @@ static void sasl_failed(c2s *c, const char *condition)
         return;
     }
     c->sasl_failures++;
+    server.auth_failures++;
     log_info(c->id, "authentication failed on %s (%u of %d)", c->host->name, c->sasl_failures,
              SASL_MAX_FAILURES);
     /* Answer later and read nothing meanwhile. */
@@ -515,6 +518,7 @@ static void handle_bound_stanza(c2s *c, tern_xml *x)
         c2s_stream_error(c, STREAM_ERR_INVALID_FROM, "'from' does not match the session");
         return;
     }
+    server.stanzas_in++;
     router_route(x, c->session);
 }
 

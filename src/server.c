@@ -7,6 +7,7 @@
 #include "c2s.h"
 #include "host.h"
 #include "log.h"
+#include "storage_env.h"
 #include "tern/module.h"
 #include "util.h"
 
@@ -73,6 +74,21 @@ void tern_server_stop(void)
     server.stop_timer = event_new(server.base, -1, EV_PERSIST, on_stop_tick, NULL);
     struct timeval tv = { 0, 50000 };
     event_add(server.stop_timer, &tv);
+}
+
+void tern_server_get_stats(tern_server_stats *out)
+{
+    size_t sessions = 0;
+    for (size_t i = 0; i < server.n_hosts; i++)
+        sessions += tern_host_session_count(server.hosts[i]);
+    *out = (tern_server_stats){
+        .c2s_connections = server.n_clients,
+        .c2s_sessions = sessions,
+        .stanzas_in = server.stanzas_in,
+        .stanzas_out = server.stanzas_out,
+        .auth_failures = server.auth_failures,
+        .storage_bytes = storage_file_size(server.storage),
+    };
 }
 
 void server_release(void)

@@ -39,6 +39,7 @@ typedef struct server {
     size_t n_old_configs;
     struct event *stop_timer;   /* during a graceful stop */
     uint64_t stop_deadline;
+    uint64_t stanzas_in, stanzas_out, auth_failures; /* see tern_server_stats */
 } server_state;
 
 extern server_state server;

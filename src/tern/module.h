@@ -212,4 +212,15 @@ int tern_server_reload(char *err, size_t err_len);
 /* Stops the server gracefully, as SIGTERM does. */
 void tern_server_stop(void);
 
+/* Counters since start, for statistics and /metrics. */
+typedef struct tern_server_stats {
+    uint64_t c2s_connections;   /* client connections open now (any stage) */
+    uint64_t c2s_sessions;      /* bound client sessions now, all hosts */
+    uint64_t stanzas_in;        /* stanzas received from clients */
+    uint64_t stanzas_out;       /* stanzas queued to clients */
+    uint64_t auth_failures;     /* failed authentication attempts */
+    long long storage_bytes;    /* size of the storage file */
+} tern_server_stats;
+void tern_server_get_stats(tern_server_stats *out);
+
 #endif
