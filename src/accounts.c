@@ -281,16 +281,18 @@ account_result account_set_password(tern_storage *st, const char *bare, const ch
     return change_credentials(st, bare, password, iterations, set_password_fn);
 }
 
-/* Removes the account record only.
- * TODO: the user's other data (roster, offline queue, vCard, private XML, archives...) must go
- * too; that belongs to the modules owning those stores, through a "user-deleted" hook fired
- * by the caller once this returns ACCOUNT_OK. */
+/* Removes the account record first (so the account can no longer log in), then everything
+ * any module stored under the account (roster, offline queue, vCard, ...): ternctl, which runs
+ * no modules, deletes as completely as the server does. */
 account_result account_delete(tern_storage *st, const char *bare)
 {
     if (!bare_ok(bare))
         return ACCOUNT_ERROR;
     change_ctx ctx = { 0 };
-    return run_change(st, bare, delete_fn, &ctx);
+    account_result r = run_change(st, bare, delete_fn, &ctx);
+    if (r == ACCOUNT_OK && storage_delete_owner(st, bare) < 0)
+        log_error(0, "accounts: %s is deleted but some of its data could not be removed", bare);
+    return r;
 }
 
 account_result account_set_disabled(tern_storage *st, const char *bare, bool disabled)

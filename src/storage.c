@@ -676,3 +676,66 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
             return 0;
     }
 }
+
+/* ---- everything an owner has ---- */
+
+/* The names of every store in the environment ("kv:roster", "arc:offline", ...), malloc'd. */
+static int list_stores(tern_storage *st, char ***names, size_t *n)
+{
+    MDB_txn *txn;
+    if (storage_read_begin(st, &txn, "listing stores") < 0)
+        return -1;
+    MDB_dbi main_dbi;
+    MDB_cursor *cur;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, main_dbi, &cur);
+    if (rc) {
+        log_error(0, "storage: listing stores: %s", mdb_strerror(rc));
+        storage_txn_abort(st, txn);
+        return -1;
+    }
+    *names = NULL;
+    *n = 0;
+    MDB_val key, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        *names = xrealloc(*names, (*n + 1) * sizeof **names);
+        (*names)[(*n)++] = xstrndup(key.mv_data, key.mv_size);
+    }
+    mdb_cursor_close(cur);
+    storage_txn_abort(st, txn);
+    return 0;
+}
+
+int storage_delete_owner(tern_storage *st, const char *owner)
+{
+    char **names;
+    size_t n;
+    if (list_stores(st, &names, &n) < 0)
+        return -1;
+    int ret = 0;
+    key_buf exact, prefix; /* keyval keys are the owner; map and archive keys start owner '\0' */
+    if (storage_key_make(st, &exact, owner, false, NULL, 0) < 0 ||
+        storage_key_make(st, &prefix, owner, true, NULL, 0) < 0)
+        ret = -1;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        char *colon = strchr(names[i], ':');
+        if (!colon)
+            continue; /* "meta": counters, not owners' data */
+        *colon = '\0';
+        const char *kind = names[i], *store = colon + 1;
+        MDB_dbi dbi;
+        if (storage_get_dbi(st, kind, store, &dbi) < 0) {
+            ret = -1;
+        } else if (strcmp(kind, "kv") == 0) {
+            ret = storage_delete_key(st, dbi, &exact, "deleting an owner");
+        } else {
+            ret = storage_delete_prefix(st, dbi, &prefix, "deleting an owner");
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return ret;
+}

@@ -12,6 +12,10 @@
  * writes a reason into err. map_size 0 means the default (1 GiB, grown on demand). */
 tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t err_len);
 void storage_close(tern_storage *st);
+/* Deletes everything stored under `owner` (a bare JID) in every store of every kind: what an
+ * account deletion must remove, whichever modules wrote it. Each store is its own transaction;
+ * deleting again after a crash finishes the job. */
+int storage_delete_owner(tern_storage *st, const char *owner);
 /* Size in bytes of the data file, for `ternctl status`. */
 long long storage_file_size(tern_storage *st);
 

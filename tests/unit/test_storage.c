@@ -135,6 +135,38 @@ static int query(const char *owner, const struct storage_archive_query *q, colle
 
 /* ---- environment ---- */
 
+/* Deleting an account's data reaches every store of every kind, and nobody else's data — not
+ * even an owner whose name extends the deleted one ("al@x" vs "al@xy"). */
+START_TEST(test_delete_owner_everywhere)
+{
+    uint64_t id;
+    size_t count;
+    void *v;
+    size_t len;
+    const char *owners[] = { "al@x", "al@xy" };
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(storage_kv_put(st, "roster", owners[i], "r", 1), 0);
+        ck_assert_int_eq(storage_kv_put(st, "vcard", owners[i], "v", 1), 0);
+        ck_assert_int_eq(storage_map_put(st, "private", owners[i], "ns", "p", 1), 0);
+        ck_assert_int_eq(storage_archive_append(st, "offline", owners[i], 1, NULL, "m", 1, &id),
+                         0);
+    }
+    ck_assert_int_eq(storage_delete_owner(st, "al@x"), 0);
+    ck_assert_int_eq(storage_kv_get(st, "roster", "al@x", &v, &len), 0);
+    ck_assert_int_eq(storage_kv_get(st, "vcard", "al@x", &v, &len), 0);
+    ck_assert_int_eq(storage_map_get(st, "private", "al@x", "ns", &v, &len), 0);
+    ck_assert_int_eq(storage_archive_count(st, "offline", "al@x", &count), 0);
+    ck_assert_uint_eq(count, 0);
+    ck_assert_int_eq(storage_kv_get(st, "roster", "al@xy", &v, &len), 1);
+    free(v);
+    ck_assert_int_eq(storage_map_get(st, "private", "al@xy", "ns", &v, &len), 1);
+    free(v);
+    ck_assert_int_eq(storage_archive_count(st, "offline", "al@xy", &count), 0);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_int_eq(storage_delete_owner(st, "al@x"), 0); /* again: nothing left, no error */
+}
+END_TEST
+
 START_TEST(test_open_creates_private_dir)
 {
     char sub[128];
@@ -745,6 +777,7 @@ static Suite *storage_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_open_creates_private_dir);
+    tcase_add_test(tc, test_delete_owner_everywhere);
     tcase_add_test(tc, test_open_fails_with_reason);
     tcase_add_test(tc, test_kv_put_get_overwrite_delete);
     tcase_add_test(tc, test_kv_binary_and_empty_values);
