@@ -169,6 +169,15 @@ int tern_session_priority(const tern_session *s) { return s->priority; }
 
 const tern_xml *tern_session_presence(const tern_session *s) { return s->presence; }
 
+void tern_session_record_presence(tern_session *s, const tern_xml *presence)
+{
+    if (!s->presence || presence == s->presence)
+        return;
+    tern_xml *copy = xml_copy(presence);
+    xml_unref(s->presence);
+    s->presence = copy;
+}
+
 void tern_session_set_data(tern_session *s, const void *key, void *data,
                            void (*free_fn)(void *data))
 {

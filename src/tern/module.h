@@ -164,6 +164,11 @@ bool tern_session_available(const tern_session *session); /* has sent initial pr
 int tern_session_priority(const tern_session *session);
 /* The last presence the session broadcast (NULL before initial presence). */
 const tern_xml *tern_session_presence(const tern_session *session);
+/* Replaces that recorded presence with a copy of `presence` (availability, priority and
+ * session events unchanged; nothing happens before initial presence). For a
+ * "presence/broadcast" handler that added to the stanza (e.g. the XEP-0153 avatar hash), so
+ * that later copies of the presence (probe answers, a new resource of the user) carry it. */
+void tern_session_record_presence(tern_session *session, const tern_xml *presence);
 /* Per-session data for modules, under a key unique to the module (the address of one of its
  * statics). free_fn (may be NULL) runs when the data is replaced or the session ends. Modules
  * are unloaded only after every session has ended. */
