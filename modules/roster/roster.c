@@ -1,13 +1,767 @@
-/* roster — placeholder while the module is being written (issue 3). */
-#include <tern/module.h>
+/* roster — the contact list (RFC 6121 §2), roster versioning (RFC 6121 §2.6, XEP-0237) and
+ * presence subscriptions (RFC 6121 §3 and the state tables of its Appendix A), and the roster
+ * service other modules ask about subscriptions (tern/roster.h).
+ *
+ * Storage: keyval store "roster", one record per account, written before anything is
+ * acknowledged (an iq result, a roster push or a routed subscription stanza), so an
+ * acknowledged change survives kill -9. The record is one XML element:
+ *   <roster xmlns='urn:tern:roster:1' ver='N' epoch='E'>
+ *     <item xmlns='jabber:iq:roster' jid=... name=... subscription=... ask=... approved=...>
+ *       <group>...</group></item>
+ *     <pending jid='contact'><presence .../></pending>   (pending-in request, kept whole)
+ *   </roster>
+ * Items are kept in the jabber:iq:roster namespace so that a roster result is a copy of them.
+ * ver counts changes to the items; pending-in requests are not part of the roster a client
+ * sees (RFC 6121 §3.1.3), so they do not change it. The version clients see is "E-N", where
+ * the epoch E (the record's creation time) keeps an account that was deleted and created
+ * again from ever repeating a version of the old one; an empty roster that was never changed
+ * is version "0".
+ *
+ * Rule for re-entrancy: a handler saves the record, then sends results and pushes, and only
+ * then routes stanzas (routing to a local contact may run this module again for the other
+ * account, or for this one through an automatic reply). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-static int roster_load(tern_host *host, void **state, char *err, size_t err_len)
+#include <tern/module.h>
+#include <tern/roster.h>
+
+#define NS_ROSTER       "jabber:iq:roster"
+#define NS_ROSTERVER    "urn:xmpp:features:rosterver"    /* XEP-0237, RFC 6121 §2.6.1 */
+#define NS_PREAPPROVAL  "urn:xmpp:features:pre-approval" /* RFC 6121 §3.4.1 */
+#define NS_RECORD       "urn:tern:roster:1"
+#define ROSTER_STORE    "roster"
+
+/* Limits (RFC 6121 §2.3.3 leaves them to the server). */
+#define ROSTER_MAX_ITEMS   1000
+#define ROSTER_FULL_TEXT   "the roster is full (at most 1000 items)"
+#define ROSTER_MAX_PENDING 1000
+#define ROSTER_MAX_GROUPS  64
+#define ROSTER_MAX_TEXT    1023 /* bytes of a name or group name */
+
+typedef struct roster_state {
+    tern_host *host;
+    unsigned long push_seq;
+    tern_roster_api api;
+} roster_state;
+
+/* Session data: set when the session asked for the roster ("interested resource", §2.2). */
+static const char interested_key = 0;
+
+/* ---- the stored record ---- */
+
+typedef struct roster_doc {
+    tern_xml *root;
+    unsigned long long ver;
+    char ver_text[48]; /* what clients see (RFC 6121 §2.1.1: an opaque string) */
+} roster_doc;
+
+static void doc_set_ver_text(roster_doc *doc)
 {
-    (void)host;
-    (void)state;
-    (void)err;
-    (void)err_len;
+    const char *epoch = xml_attr(doc->root, "epoch");
+    if (doc->ver == 0 || !epoch)
+        snprintf(doc->ver_text, sizeof doc->ver_text, "%llu", doc->ver);
+    else
+        snprintf(doc->ver_text, sizeof doc->ver_text, "%.24s-%llu", epoch, doc->ver);
+}
+
+static int doc_load(tern_host *host, const char *owner, roster_doc *doc)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int rc = storage_kv_get(tern_host_storage(host), ROSTER_STORE, owner, &data, &len);
+    doc->root = NULL;
+    doc->ver = 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        doc->root = xml_new("roster", NS_RECORD);
+        doc_set_ver_text(doc);
+        return 0;
+    }
+    doc->root = tern_stanza_parse(data, len);
+    free(data);
+    if (!doc->root || !xml_is(doc->root, "roster", NS_RECORD)) {
+        log_error(0, "roster: the stored roster of %s is unreadable", owner);
+        if (doc->root)
+            xml_unref(doc->root);
+        doc->root = NULL;
+        return -1;
+    }
+    const char *ver = xml_attr(doc->root, "ver");
+    doc->ver = ver ? strtoull(ver, NULL, 10) : 0;
+    doc_set_ver_text(doc);
     return 0;
 }
 
-TERN_MODULE("roster", roster_load, NULL);
+/* Commits the record; bump_ver when the items changed (a new roster version, §2.6). */
+static int doc_save(tern_host *host, const char *owner, roster_doc *doc, bool bump_ver)
+{
+    if (bump_ver)
+        doc->ver++;
+    char text[24];
+    if (!xml_attr(doc->root, "epoch")) {
+        snprintf(text, sizeof text, "%llx", (unsigned long long)time(NULL));
+        xml_set_attr(doc->root, "epoch", text);
+    }
+    snprintf(text, sizeof text, "%llu", doc->ver);
+    xml_set_attr(doc->root, "ver", text);
+    doc_set_ver_text(doc);
+    tern_buf buf;
+    buf_init(&buf);
+    xml_serialize(doc->root, NS_CLIENT, &buf);
+    int rc = storage_kv_put(tern_host_storage(host), ROSTER_STORE, owner, buf.data, buf.len);
+    buf_free(&buf);
+    return rc < 0 ? -1 : 0;
+}
+
+static void doc_free(roster_doc *doc)
+{
+    if (doc->root)
+        xml_unref(doc->root);
+    doc->root = NULL;
+}
+
+static tern_xml *doc_find(const roster_doc *doc, const char *name, const char *xmlns,
+                          const char *jid)
+{
+    for (tern_xml *x = xml_first_element(doc->root); x; x = xml_next_element(x)) {
+        const char *j = xml_attr(x, "jid");
+        if (xml_is(x, name, xmlns) && j && strcmp(j, jid) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+static tern_xml *item_find(const roster_doc *doc, const char *jid)
+{
+    return doc_find(doc, "item", NS_ROSTER, jid);
+}
+
+static tern_xml *pending_find(const roster_doc *doc, const char *jid)
+{
+    return doc_find(doc, "pending", NS_RECORD, jid);
+}
+
+static size_t doc_count(const roster_doc *doc, const char *name, const char *xmlns)
+{
+    size_t n = 0;
+    for (tern_xml *x = xml_first_element(doc->root); x; x = xml_next_element(x))
+        n += xml_is(x, name, xmlns);
+    return n;
+}
+
+static const char *const sub_names[] = { "none", "to", "from", "both" };
+
+static tern_subscription item_sub(const tern_xml *item)
+{
+    const char *s = item ? xml_attr(item, "subscription") : NULL;
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, sub_names[i]) == 0)
+            return (tern_subscription)i;
+    return TERN_SUB_NONE;
+}
+
+static tern_xml *item_new(roster_doc *doc, const char *jid)
+{
+    tern_xml *item = xml_add_child(doc->root, "item", NS_ROSTER);
+    xml_set_attr(item, "jid", jid);
+    xml_set_attr(item, "subscription", "none");
+    return item;
+}
+
+/* ---- sending ---- */
+
+typedef struct push_ctx {
+    roster_state *st;
+    const char *owner;
+    const tern_xml *item; /* the item to push (a copy of the stored one, or subscription='remove') */
+    const char *ver;
+} push_ctx;
+
+static void push_to_session(tern_session *s, void *arg)
+{
+    push_ctx *pc = arg;
+    if (!tern_session_get_data(s, &interested_key))
+        return;
+    char id[32];
+    snprintf(id, sizeof id, "push%lu", ++pc->st->push_seq);
+    tern_xml *iq = xml_new("iq", NS_CLIENT);
+    xml_set_attr(iq, "type", "set");
+    xml_set_attr(iq, "id", id);
+    xml_set_attr(iq, "from", pc->owner);
+    xml_set_attr(iq, "to", tern_session_jid(s)->full);
+    tern_xml *query = xml_add_child(iq, "query", NS_ROSTER);
+    xml_set_attr(query, "ver", pc->ver);
+    xml_add_copy(query, pc->item);
+    tern_session_send(s, iq);
+    xml_unref(iq);
+}
+
+/* RFC 6121 §2.1.6: a roster push to every interested resource of the account. */
+static void push_item(roster_state *st, const char *owner, const roster_doc *doc,
+                      const tern_xml *item)
+{
+    push_ctx pc = { st, owner, item, doc->ver_text };
+    tern_host_each_session(st->host, owner, push_to_session, &pc);
+}
+
+static void push_removal(roster_state *st, const char *owner, const roster_doc *doc,
+                         const char *jid)
+{
+    tern_xml *item = xml_new("item", NS_ROSTER);
+    xml_set_attr(item, "jid", jid);
+    xml_set_attr(item, "subscription", "remove");
+    push_item(st, owner, doc, item);
+    xml_unref(item);
+}
+
+/* A subscription stanza from one bare JID to another, routed as the server. */
+static void route_presence(tern_host *host, const char *type, const char *from, const char *to)
+{
+    tern_xml *p = xml_new("presence", NS_CLIENT);
+    xml_set_attr(p, "type", type);
+    xml_set_attr(p, "from", from);
+    xml_set_attr(p, "to", to);
+    tern_route(host, p);
+}
+
+typedef struct resources_ctx {
+    tern_host *host;
+    const char *to;
+    bool unavailable;
+} resources_ctx;
+
+static void presence_of_session(tern_session *s, void *arg)
+{
+    resources_ctx *rc = arg;
+    const tern_xml *last = tern_session_presence(s);
+    if (!tern_session_available(s) || !last)
+        return;
+    tern_xml *p;
+    if (rc->unavailable) {
+        p = xml_new("presence", NS_CLIENT);
+        xml_set_attr(p, "type", "unavailable");
+    } else {
+        p = xml_copy(last);
+    }
+    xml_set_attr(p, "from", tern_session_jid(s)->full);
+    xml_set_attr(p, "to", rc->to);
+    tern_route(rc->host, p);
+}
+
+/* The current presence (or an unavailable one) of each available resource of `owner` to
+ * `to`: when a subscription starts (RFC 6121 §3.1.5) or ends (§3.2.2, §3.3.3). */
+static void send_presence_of_resources(tern_host *host, const char *owner, const char *to,
+                                       bool unavailable)
+{
+    resources_ctx rc = { host, to, unavailable };
+    tern_host_each_session(host, owner, presence_of_session, &rc);
+}
+
+static void deliver_if_available(tern_session *s, void *stanza)
+{
+    if (tern_session_available(s))
+        tern_session_send(s, stanza);
+}
+
+/* ---- roster get and set (RFC 6121 §2.1.3, §2.1.5) ---- */
+
+/* Only the account itself may see or change its roster (RFC 6121 §2.1.5 security warning,
+ * §2.3.3: forbidden). */
+static bool refuse_others(const tern_stanza_event *ev)
+{
+    if (strcmp(ev->from->bare, ev->to->bare) == 0)
+        return false;
+    tern_reply_error(ev, STANZA_ERR_FORBIDDEN, "only the account itself may use its roster");
+    return true;
+}
+
+static tern_event_result roster_get(const tern_stanza_event *ev, void *data)
+{
+    (void)data;
+    if (refuse_others(ev))
+        return TERN_HANDLED;
+    roster_doc doc;
+    if (doc_load(ev->host, ev->to->bare, &doc) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+        return TERN_HANDLED;
+    }
+    if (ev->origin)
+        tern_session_set_data(ev->origin, &interested_key, (void *)&interested_key, NULL);
+    const char *ver = doc.ver_text;
+    const char *client_ver = xml_attr(xml_child(ev->stanza, "query", NS_ROSTER), "ver");
+    tern_xml *reply = tern_iq_result_new(ev);
+    /* RFC 6121 §2.6.3: the client's version is current: an empty result, and any change
+     * comes as a push. Otherwise the whole roster with its version. */
+    if (!client_ver || strcmp(client_ver, ver) != 0) {
+        tern_xml *query = xml_add_child(reply, "query", NS_ROSTER);
+        xml_set_attr(query, "ver", ver);
+        for (tern_xml *x = xml_first_element(doc.root); x; x = xml_next_element(x))
+            if (xml_is(x, "item", NS_ROSTER))
+                xml_add_copy(query, x);
+    }
+    tern_reply(ev, reply);
+    doc_free(&doc);
+    return TERN_HANDLED;
+}
+
+/* RFC 6121 §2.3.3: the checks on the item of a roster set other than a removal. NULL when
+ * it is acceptable, else the error to answer with. */
+static const char *check_item(const tern_xml *item, tern_stanza_error *cond)
+{
+    const char *name = xml_attr(item, "name");
+    *cond = STANZA_ERR_NOT_ACCEPTABLE;
+    if (name && strlen(name) > ROSTER_MAX_TEXT)
+        return "the name is too long";
+    size_t n = 0;
+    for (tern_xml *g = xml_first_element(item); g; g = xml_next_element(g)) {
+        if (!xml_is(g, "group", NS_ROSTER))
+            continue;
+        const char *text = xml_text(g);
+        if (!*text)
+            return "a group name is empty";
+        if (strlen(text) > ROSTER_MAX_TEXT)
+            return "a group name is too long";
+        if (++n > ROSTER_MAX_GROUPS)
+            return "too many groups";
+        for (tern_xml *h = xml_first_element(item); h != g; h = xml_next_element(h))
+            if (xml_is(h, "group", NS_ROSTER) && strcmp(xml_text(h), text) == 0) {
+                *cond = STANZA_ERR_BAD_REQUEST;
+                return "a group is listed twice";
+            }
+    }
+    return NULL;
+}
+
+/* RFC 6121 §2.5.2: removing an item cancels both directions of the subscription. */
+static void roster_remove(roster_state *st, const tern_stanza_event *ev, const char *contact)
+{
+    const char *owner = ev->to->bare;
+    roster_doc doc;
+    if (doc_load(st->host, owner, &doc) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+        return;
+    }
+    tern_xml *item = item_find(&doc, contact);
+    if (!item) {
+        tern_reply_error(ev, STANZA_ERR_ITEM_NOT_FOUND, "no such item in the roster"); /* §2.5.3 */
+        doc_free(&doc);
+        return;
+    }
+    tern_subscription sub = item_sub(item);
+    bool pending_out = xml_attr(item, "ask") != NULL;
+    tern_xml *pending = pending_find(&doc, contact);
+    xml_remove_child(doc.root, item);
+    if (pending)
+        xml_remove_child(doc.root, pending);
+    if (doc_save(st->host, owner, &doc, true) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+        doc_free(&doc);
+        return;
+    }
+    tern_reply(ev, tern_iq_result_new(ev));
+    push_removal(st, owner, &doc, contact);
+    if (TERN_SUB_HAS_TO(sub) || pending_out)
+        route_presence(st->host, "unsubscribe", owner, contact);
+    if (TERN_SUB_HAS_FROM(sub) || pending) {
+        route_presence(st->host, "unsubscribed", owner, contact);
+        if (TERN_SUB_HAS_FROM(sub))
+            send_presence_of_resources(st->host, owner, contact, true);
+    }
+    doc_free(&doc);
+}
+
+static tern_event_result roster_set(const tern_stanza_event *ev, void *data)
+{
+    roster_state *st = data;
+    if (refuse_others(ev))
+        return TERN_HANDLED;
+    const tern_xml *query = xml_child(ev->stanza, "query", NS_ROSTER);
+    const tern_xml *item = NULL;
+    size_t n = 0;
+    for (tern_xml *x = xml_first_element(query); x; x = xml_next_element(x))
+        if (xml_is(x, "item", NS_ROSTER)) {
+            item = x;
+            n++;
+        }
+    if (n != 1) { /* RFC 6121 §2.1.5 rule 1, §2.3.3 */
+        tern_reply_error(ev, STANZA_ERR_BAD_REQUEST, "a roster set carries exactly one item");
+        return TERN_HANDLED;
+    }
+    const char *jid_text = xml_attr(item, "jid"), *why = NULL;
+    tern_jid jid;
+    if (!jid_text) { /* RFC 6121 §2.1.2.3: the jid is required */
+        tern_reply_error(ev, STANZA_ERR_BAD_REQUEST, "the item has no 'jid'");
+        return TERN_HANDLED;
+    }
+    if (jid_parse(jid_text, &jid, &why) != 0) {
+        tern_reply_error(ev, STANZA_ERR_JID_MALFORMED, why);
+        return TERN_HANDLED;
+    }
+    /* RFC 6121 §2.1.2.5: in a roster set every 'subscription' value but "remove" is
+     * ignored, and so are 'ask' and 'approved' (§2.1.2.1, §2.1.2.2): clients change those
+     * with presence stanzas. */
+    const char *subscription = xml_attr(item, "subscription");
+    if (subscription && strcmp(subscription, "remove") == 0) {
+        roster_remove(st, ev, jid.full);
+        jid_free(&jid);
+        return TERN_HANDLED;
+    }
+    tern_stanza_error cond;
+    const char *problem = check_item(item, &cond);
+    if (!problem && strcmp(jid.full, ev->to->bare) == 0) {
+        cond = STANZA_ERR_NOT_ALLOWED;
+        problem = "the account cannot be its own contact";
+    }
+    roster_doc doc = { 0 };
+    if (!problem && doc_load(st->host, ev->to->bare, &doc) != 0) {
+        cond = STANZA_ERR_INTERNAL_SERVER_ERROR;
+        problem = "the roster cannot be read";
+    }
+    tern_xml *stored = problem ? NULL : item_find(&doc, jid.full);
+    if (!problem && !stored && doc_count(&doc, "item", NS_ROSTER) >= ROSTER_MAX_ITEMS) {
+        cond = STANZA_ERR_NOT_ALLOWED;
+        problem = ROSTER_FULL_TEXT;
+    }
+    if (problem) {
+        tern_reply_error(ev, cond, problem);
+        doc_free(&doc);
+        jid_free(&jid);
+        return TERN_HANDLED;
+    }
+    if (!stored)
+        stored = item_new(&doc, jid.full);
+    xml_set_attr(stored, "name", xml_attr(item, "name"));
+    xml_clear_children(stored);
+    for (tern_xml *g = xml_first_element(item); g; g = xml_next_element(g))
+        if (xml_is(g, "group", NS_ROSTER))
+            tern_xml_add_text_child(stored, "group", NULL, xml_text(g));
+    if (doc_save(st->host, ev->to->bare, &doc, true) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+    } else {
+        tern_reply(ev, tern_iq_result_new(ev)); /* RFC 6121 §2.3.2 */
+        push_item(st, ev->to->bare, &doc, stored);
+    }
+    doc_free(&doc);
+    jid_free(&jid);
+    return TERN_HANDLED;
+}
+
+/* ---- subscription states (RFC 6121 Appendix A) ---- */
+
+typedef struct sub_state {
+    tern_subscription sub;
+    bool out;      /* pending out: ask='subscribe' */
+    bool in;       /* pending in: a request kept in <pending/> */
+    bool approved; /* pre-approved (RFC 6121 §3.4) */
+} sub_state;
+
+static sub_state state_of(const roster_doc *doc, const char *contact)
+{
+    tern_xml *item = item_find(doc, contact);
+    sub_state s = { item_sub(item), item && xml_attr(item, "ask"),
+                    pending_find(doc, contact) != NULL,
+                    item && xml_attr(item, "approved") };
+    return s;
+}
+
+/* Stores a new state. `request` is the subscribe stanza to keep when pending-in starts.
+ * Returns the item when its visible attributes changed (so it needs a push), else NULL. */
+static tern_xml *state_store(roster_doc *doc, const char *contact, sub_state s,
+                             const tern_xml *request)
+{
+    tern_xml *pending = pending_find(doc, contact);
+    if (!s.in && pending)
+        xml_remove_child(doc->root, pending);
+    if (s.in && request) {
+        if (pending)
+            xml_remove_child(doc->root, pending);
+        /* §3.1.3: keep the complete stanza; the latest request replaces an earlier one. */
+        pending = xml_add_child(doc->root, "pending", NS_RECORD);
+        xml_set_attr(pending, "jid", contact);
+        xml_add_copy(pending, request);
+    }
+    tern_xml *item = item_find(doc, contact);
+    if (!item) {
+        /* A pending-in request alone does not put the contact in the roster (§3.1.3). */
+        if (s.sub == TERN_SUB_NONE && !s.out && !s.approved)
+            return NULL;
+        item = item_new(doc, contact);
+    }
+    sub_state old = { item_sub(item), xml_attr(item, "ask") != NULL, false,
+                      xml_attr(item, "approved") != NULL };
+    const char *stored = xml_attr(item, "subscription");
+    if (old.sub == s.sub && old.out == s.out && old.approved == s.approved && stored &&
+        strcmp(stored, sub_names[s.sub]) == 0)
+        return NULL;
+    xml_set_attr(item, "subscription", sub_names[s.sub]);
+    xml_set_attr(item, "ask", s.out ? "subscribe" : NULL);
+    xml_set_attr(item, "approved", s.approved ? "true" : NULL);
+    return item;
+}
+
+typedef enum sub_type { SUB_SUBSCRIBE, SUB_SUBSCRIBED, SUB_UNSUBSCRIBE, SUB_UNSUBSCRIBED } sub_type;
+
+static int subscription_type(const tern_xml *stanza)
+{
+    static const char *const names[] = { "subscribe", "subscribed", "unsubscribe",
+                                         "unsubscribed" };
+    const char *t = xml_attr(stanza, "type");
+    for (int i = 0; t && i < 4; i++)
+        if (strcmp(t, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Commits a new state for `contact` in the roster of `owner` and pushes the item if it
+ * changed. -1 when storage failed (nothing may be acknowledged then). */
+static int commit_state(roster_state *st, const char *owner, roster_doc *doc,
+                        const char *contact, sub_state now, const tern_xml *request)
+{
+    tern_xml *changed = state_store(doc, contact, now, request);
+    if (doc_save(st->host, owner, doc, changed != NULL) != 0)
+        return -1;
+    if (changed)
+        push_item(st, owner, doc, changed);
+    return 0;
+}
+
+/* Outbound subscription stanzas from a local session (RFC 6121 §3.1.2, §3.1.5, §3.2.2,
+ * §3.3.2, §3.4.2; Appendix A.2). The stanza leaves stamped with the user's bare JID. */
+static tern_event_result subscription_out(const tern_stanza_event *ev, void *data)
+{
+    roster_state *st = data;
+    int type = subscription_type(ev->stanza);
+    if (type < 0)
+        return TERN_PASS;
+    const char *owner = ev->from->bare, *contact = ev->to->bare;
+    if (strcmp(owner, contact) == 0)
+        return TERN_HANDLED; /* a subscription to oneself means nothing: dropped */
+    roster_doc doc;
+    if (doc_load(st->host, owner, &doc) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, "the roster cannot be read");
+        return TERN_HANDLED;
+    }
+    sub_state was = state_of(&doc, contact), now = was;
+    bool route = true;
+    switch ((sub_type)type) {
+    case SUB_SUBSCRIBE: /* A.2.1: always routed; pending out unless already subscribed */
+        if (!TERN_SUB_HAS_TO(was.sub))
+            now.out = true;
+        break;
+    case SUB_SUBSCRIBED: /* A.2.2 */
+        if (was.in) {
+            now.sub |= TERN_SUB_FROM;
+            now.in = false;
+            now.approved = false;
+        } else {
+            /* §3.4.2: without a request it pre-approves one (nothing to approve when the
+             * contact is already subscribed), and is not routed. */
+            now.approved = !TERN_SUB_HAS_FROM(was.sub);
+            route = false;
+        }
+        break;
+    case SUB_UNSUBSCRIBE: /* A.2.3: always routed */
+        now.sub &= ~TERN_SUB_TO;
+        now.out = false;
+        break;
+    case SUB_UNSUBSCRIBED: /* A.2.4; it also cancels a pre-approval (§3.4) */
+        route = was.in || TERN_SUB_HAS_FROM(was.sub);
+        now.sub &= ~TERN_SUB_FROM;
+        now.in = false;
+        now.approved = false;
+        break;
+    }
+    if (commit_state(st, owner, &doc, contact, now, NULL) != 0) {
+        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, "the roster cannot be saved");
+    } else if (route) {
+        tern_xml *out = xml_copy(ev->stanza);
+        xml_set_attr(out, "from", owner);
+        xml_set_attr(out, "to", contact);
+        tern_route(st->host, out);
+        if (type == SUB_SUBSCRIBED) /* §3.1.5 */
+            send_presence_of_resources(st->host, owner, contact, false);
+        else if (type == SUB_UNSUBSCRIBED && TERN_SUB_HAS_FROM(was.sub)) /* §3.2.2 */
+            send_presence_of_resources(st->host, owner, contact, true);
+    }
+    doc_free(&doc);
+    return TERN_HANDLED;
+}
+
+/* Inbound subscription stanzas to a local account (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3;
+ * Appendix A.3), whether addressed to the bare JID or to a resource. */
+static tern_event_result subscription_in(const tern_stanza_event *ev, void *data)
+{
+    roster_state *st = data;
+    int type = subscription_type(ev->stanza);
+    if (type < 0)
+        return TERN_PASS;
+    const char *owner = ev->to->bare, *contact = ev->from->bare;
+    if (strcmp(owner, contact) == 0)
+        return TERN_HANDLED;
+    roster_doc doc;
+    if (doc_load(st->host, owner, &doc) != 0)
+        return TERN_HANDLED;
+    tern_xml *in = xml_copy(ev->stanza);
+    xml_set_attr(in, "from", contact);
+    xml_set_attr(in, "to", owner);
+    sub_state was = state_of(&doc, contact), now = was;
+    bool deliver = false, auto_approve = false;
+    switch ((sub_type)type) {
+    case SUB_SUBSCRIBE: /* A.3.1 */
+        if (TERN_SUB_HAS_FROM(was.sub)) {
+            auto_approve = true; /* §3.1.3 rule 2: already approved */
+        } else if (was.approved) {
+            auto_approve = true; /* §3.4.2: pre-approved */
+            now.sub |= TERN_SUB_FROM;
+            now.approved = false;
+        } else {
+            if (!was.in && doc_count(&doc, "pending", NS_RECORD) >= ROSTER_MAX_PENDING) {
+                log_warn(0, "roster: too many pending requests for %s; one dropped", owner);
+                break;
+            }
+            deliver = !was.in; /* one request at a time reaches the user (§3.1.3) */
+            now.in = true;
+        }
+        break;
+    case SUB_SUBSCRIBED: /* A.3.2: only an answer to our request counts */
+        if (was.out) {
+            deliver = true;
+            now.sub |= TERN_SUB_TO;
+            now.out = false;
+        }
+        break;
+    case SUB_UNSUBSCRIBE: /* A.3.3 */
+        if (was.in || TERN_SUB_HAS_FROM(was.sub)) {
+            deliver = true;
+            now.sub &= ~TERN_SUB_FROM;
+            now.in = false;
+        }
+        break;
+    case SUB_UNSUBSCRIBED: /* A.3.4 */
+        if (was.out || TERN_SUB_HAS_TO(was.sub)) {
+            deliver = true;
+            now.sub &= ~TERN_SUB_TO;
+            now.out = false;
+        }
+        break;
+    }
+    if (commit_state(st, owner, &doc, contact, now, type == SUB_SUBSCRIBE ? in : NULL) == 0) {
+        if (deliver) /* to every available resource (§3.1.3 rule 3; §8.5.2.1.2) */
+            tern_host_each_session(st->host, owner, deliver_if_available, in);
+        if (auto_approve) {
+            route_presence(st->host, "subscribed", owner, contact);
+            send_presence_of_resources(st->host, owner, contact, false);
+        }
+        if (type == SUB_UNSUBSCRIBE && TERN_SUB_HAS_FROM(was.sub)) /* §3.3.3 */
+            send_presence_of_resources(st->host, owner, contact, true);
+    }
+    xml_unref(in);
+    doc_free(&doc);
+    return TERN_HANDLED;
+}
+
+/* RFC 6121 §3.1.3 rule 4: requests kept while the user was offline are delivered, again, at
+ * every initial presence until the user answers them. */
+static void deliver_pending(tern_session *s, void *data)
+{
+    roster_state *st = data;
+    roster_doc doc;
+    if (doc_load(st->host, tern_session_jid(s)->bare, &doc) != 0)
+        return;
+    for (tern_xml *p = xml_first_element(doc.root); p; p = xml_next_element(p)) {
+        tern_xml *request = xml_is(p, "pending", NS_RECORD) ? xml_first_element(p) : NULL;
+        if (request)
+            tern_session_send(s, request);
+    }
+    doc_free(&doc);
+}
+
+/* ---- the roster service (tern/roster.h) ---- */
+
+/* The owner's item for contact, read from storage: its subscription, and whether it exists. */
+static tern_subscription lookup(tern_host *host, const char *owner, const char *contact,
+                                bool *found)
+{
+    roster_doc doc;
+    *found = false;
+    if (doc_load(host, owner, &doc) != 0)
+        return TERN_SUB_NONE;
+    tern_xml *item = item_find(&doc, contact);
+    tern_subscription sub = item_sub(item);
+    *found = item != NULL;
+    doc_free(&doc);
+    return sub;
+}
+
+static tern_subscription api_subscription(tern_host *host, const char *owner,
+                                          const char *contact)
+{
+    bool found;
+    return lookup(host, owner, contact, &found);
+}
+
+static bool api_has_contact(tern_host *host, const char *owner, const char *contact)
+{
+    bool found;
+    lookup(host, owner, contact, &found);
+    return found;
+}
+
+static void api_each_contact(tern_host *host, const char *owner, bool want_to, bool want_from,
+                             void (*fn)(void *ctx, const char *contact), void *ctx)
+{
+    roster_doc doc;
+    if (doc_load(host, owner, &doc) != 0)
+        return;
+    for (tern_xml *x = xml_first_element(doc.root); x; x = xml_next_element(x)) {
+        tern_subscription sub = xml_is(x, "item", NS_ROSTER) ? item_sub(x) : TERN_SUB_NONE;
+        if ((want_to && TERN_SUB_HAS_TO(sub)) || (want_from && TERN_SUB_HAS_FROM(sub)))
+            fn(ctx, xml_attr(x, "jid"));
+    }
+    doc_free(&doc);
+}
+
+/* ---- stream features and loading ---- */
+
+static void add_features(tern_session *session, tern_xml *features, void *data)
+{
+    (void)session;
+    (void)data;
+    xml_add_child(features, "ver", NS_ROSTERVER);
+    xml_add_child(features, "sub", NS_PREAPPROVAL);
+}
+
+static int roster_module_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    roster_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    st->host = host;
+    st->api = (tern_roster_api){ api_subscription, api_has_contact, api_each_contact };
+    *state = st;
+    tern_hook_iq(host, "get", "bare", NS_ROSTER, "query", roster_get, st);
+    tern_hook_iq(host, "set", "bare", NS_ROSTER, "query", roster_set, st);
+    tern_hook_stanza(host, "presence/out", TERN_PRIORITY_DEFAULT, subscription_out, st);
+    tern_hook_stanza(host, "presence/bare", TERN_PRIORITY_DEFAULT, subscription_in, st);
+    tern_hook_stanza(host, "presence/full", TERN_PRIORITY_DEFAULT, subscription_in, st);
+    tern_hook_session(host, "session/available", deliver_pending, st);
+    tern_hook_features(host, add_features, st);
+    tern_disco_add_feature(host, NS_ROSTER);
+    tern_registry_add(host, TERN_REG_DISCO_ACCOUNT_FEATURE, NS_ROSTER, NULL);
+    tern_service_provide(host, TERN_SERVICE_ROSTER, &st->api);
+    return 0;
+}
+
+static void roster_module_unload(tern_host *host, void *state)
+{
+    (void)host;
+    free(state);
+}
+
+TERN_MODULE("roster", roster_module_load, roster_module_unload);
