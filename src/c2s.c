@@ -1,45 +1,43 @@
-/* c2s.c — client streams (RFC 6120 §4–§7): one struct c2s per client connection.
+/* c2s.c — client streams (RFC 6120 §4–§7): the negotiation of one client stream, whatever
+ * carries it. One struct c2s per client link (c2s_link.h: TCP today, WebSocket and BOSH later).
  *
  * Life of a stream: [direct TLS handshake] → header → features → STARTTLS → restart → header →
- * SASL → restart → header → bind → stanzas. Each restart resets the parser; the connection and
- * this struct live on. A stream error always goes out as <stream:error/> plus the closing tag,
- * after a header of ours if none was sent yet (RFC 6120 §4.9.1.2), and then the connection
- * closes. The session (what the router sees) exists from resource binding until the stream
- * ends. */
+ * SASL → restart → header → bind → stanzas. Each restart makes the link expect a new header;
+ * the link and this struct live on. A stream error always goes out as the link's stream error
+ * and close, after a header of ours if none was sent yet (RFC 6120 §4.9.1.2), and then the
+ * transport ends. The session (what the router sees) exists from resource binding until the
+ * stream ends. This file never writes stream syntax: the link frames everything. */
 #include "c2s.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "c2s_link.h"
 #include "c2s_register.h"
-#include "conn.h"
 #include "hooks.h"
 #include "router.h"
 #include "sasl.h"
 #include "scram.h"
 #include "server.h"
 #include "session.h"
-#include "stream.h"
 #include "util.h"
 
 /* RFC 6120 §6.4.5: at least 2 and at most 5 attempts; the delay slows password guessing. */
 #define SASL_MAX_FAILURES 3
 #define SASL_FAILURE_DELAY_MS 1000
-#define MAX_DEPTH 64
 
 typedef enum c2s_phase {
-    C2S_TLS_HANDSHAKE, /* waiting for a TLS handshake (direct TLS, or after <proceed/>) */
-    C2S_WAIT_HEADER,   /* waiting for the (restarted) stream header */
-    C2S_OPEN,          /* header exchanged: negotiating features or exchanging stanzas */
-    C2S_CLOSING,       /* our closing tag is out; waiting for the connection to end */
+    C2S_WAIT_HEADER, /* waiting for the (restarted) stream header; a TLS handshake that comes
+                      * first (direct TLS, or after <proceed/>) is the link's business */
+    C2S_OPEN,        /* header exchanged: negotiating features or exchanging stanzas */
+    C2S_CLOSING,     /* our close is out; waiting for the link to end */
 } c2s_phase;
 
 struct c2s {
     uint64_t id;
-    conn *conn;
-    stream_parser *parser;
+    const c2s_link *link;
+    void *link_ctx;
     c2s_phase phase;
     bool header_sent;
     bool plus_offered;
@@ -54,40 +52,28 @@ struct c2s {
     tern_session *session;
     struct event *login_timer;
     struct event *delay_timer;
-    int feeding;               /* inside stream_parser_feed */
-    bool destroy_pending;
     c2s *prev, *next;
 };
 
-static void c2s_destroy(c2s *c);
+/* ---- writing (everything goes through the link) ---- */
 
-/* ---- writing ---- */
+static void send_xml(c2s *c, const tern_xml *x) { c->link->send(c->link_ctx, x); }
 
-static void send_raw(c2s *c, const char *text) { conn_write(c->conn, text, strlen(text)); }
+static bool link_encrypted(c2s *c) { return c->link->encrypted(c->link_ctx); }
 
-static void send_xml(c2s *c, const tern_xml *x)
-{
-    xml_serialize(x, NS_CLIENT, conn_outbuf(c->conn));
-    conn_flush(c->conn);
-}
+static gnutls_session_t link_tls_session(c2s *c) { return c->link->tls_session(c->link_ctx); }
 
 static void send_header(c2s *c)
 {
-    tern_buf *out = conn_outbuf(c->conn);
     random_token(c->stream_id, sizeof c->stream_id - 1);
-    buf_append_str(out, "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT
-                        "' xmlns:stream='" NS_STREAMS "' id='");
-    buf_append_str(out, c->stream_id);
-    if (c->host) {
-        buf_append_str(out, "' from='");
-        buf_append_escaped(out, c->host->name, strlen(c->host->name));
-    }
-    if (c->client_from) {
-        buf_append_str(out, "' to='");
-        buf_append_escaped(out, c->client_from, strlen(c->client_from));
-    }
-    buf_append_str(out, "' version='1.0' xml:lang='en'>");
-    conn_flush(c->conn);
+    c2s_stream_header h = {
+        .id = c->stream_id,
+        .from = c->host ? c->host->name : NULL,
+        .to = c->client_from,
+        .version = "1.0",
+        .lang = "en",
+    };
+    c->link->open(c->link_ctx, &h);
     c->header_sent = true;
 }
 
@@ -100,11 +86,11 @@ static void end_session(c2s *c)
     }
 }
 
-static void close_stream(c2s *c)
+/* After the link's close (or its failure to start TLS): nothing more goes to this client. */
+static void stream_closed(c2s *c)
 {
     c->phase = C2S_CLOSING;
     end_session(c);
-    conn_close(c->conn);
 }
 
 void c2s_stream_error(c2s *c, tern_stream_error cond, const char *text)
@@ -116,12 +102,9 @@ void c2s_stream_error(c2s *c, tern_stream_error cond, const char *text)
     log_info(c->id, "stream error <%s/>%s%s", stream_error_name(cond), text ? ": " : "",
              text ? text : "");
     tern_xml *err = stream_error_new(cond, text);
-    send_raw(c, "<stream:error>");
-    for (tern_xml *child = xml_first_element(err); child; child = xml_next_element(child))
-        send_xml(c, child);
-    send_raw(c, "</stream:error></stream:stream>");
+    c->link->stream_error(c->link_ctx, err);
     xml_unref(err);
-    close_stream(c);
+    stream_closed(c);
 }
 
 /* ---- session transport ---- */
@@ -153,16 +136,16 @@ static const session_transport c2s_transport = { transport_send, transport_close
 static void send_features(c2s *c)
 {
     tern_xml *features = xml_new("features", NS_STREAMS);
-    bool tls = conn_is_tls(c->conn);
+    bool tls = link_encrypted(c);
     if (!c->authenticated) {
-        if (!tls && server.tls) {
+        if (!tls && server.tls && c->link->start_tls) {
             tern_xml *starttls = xml_add_child(features, "starttls", NS_TLS);
             if (server.cfg->c2s_require_tls)
                 xml_add_child(starttls, "required", NS_TLS);
         }
         c->plus_offered = false;
         if (tls || !server.cfg->c2s_require_tls)
-            c->plus_offered = sasl_offer(features, conn_tls_session(c->conn));
+            c->plus_offered = sasl_offer(features, link_tls_session(c));
         if (register_allowed(c->host, tls))
             register_add_feature(features);
     } else {
@@ -172,10 +155,7 @@ static void send_features(c2s *c)
         xml_add_child(xml_add_child(features, "session", NS_SESSION), "optional", NS_SESSION);
         hooks_run_features(c->host, NULL, features);
     }
-    send_raw(c, "<stream:features>");
-    for (tern_xml *f = xml_first_element(features); f; f = xml_next_element(f))
-        send_xml(c, f);
-    send_raw(c, "</stream:features>");
+    c->link->send_features(c->link_ctx, features);
     xml_unref(features);
 }
 
@@ -191,9 +171,10 @@ static bool version_ok(const char *v)
     return end != v && *end == '.' && major >= 1;
 }
 
-static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
+void c2s_received_header(c2s *c, const tern_xml *header, const char *default_ns)
 {
-    c2s *c = ctx;
+    if (c->phase == C2S_CLOSING)
+        return;
     const char *to = xml_attr(header, "to");
     const char *from = xml_attr(header, "from");
     free(c->client_from);
@@ -233,30 +214,30 @@ static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
 
 /* ---- STARTTLS ---- */
 
-static void handle_starttls(c2s *c, const tern_xml *x)
+static void send_tls_element(c2s *c, const char *name)
 {
-    if (conn_is_tls(c->conn) || !server.tls || c->authenticated) {
-        /* RFC 6120 §5.4.2.2: <failure/>, then the stream ends. */
-        send_raw(c, "<failure xmlns='" NS_TLS "'/></stream:stream>");
-        close_stream(c);
-        return;
-    }
-    (void)x;
-    send_raw(c, "<proceed xmlns='" NS_TLS "'/>");
-    if (conn_start_tls(c->conn, server.tls, NULL) != 0) {
-        close_stream(c);
-        return;
-    }
-    c->phase = C2S_TLS_HANDSHAKE;
-    c->header_sent = false;
-    stream_parser_reset(c->parser); /* nothing the client sent before TLS is kept */
+    tern_xml *x = xml_new(name, NS_TLS);
+    send_xml(c, x);
+    xml_unref(x);
 }
 
-static void on_tls_ready(void *ctx)
+static void handle_starttls(c2s *c)
 {
-    c2s *c = ctx;
-    if (c->phase == C2S_TLS_HANDSHAKE)
-        c->phase = C2S_WAIT_HEADER;
+    if (!c->link->start_tls || link_encrypted(c) || !server.tls || c->authenticated) {
+        /* RFC 6120 §5.4.2.2: <failure/>, then the stream ends. */
+        send_tls_element(c, "failure");
+        c->link->close(c->link_ctx);
+        stream_closed(c);
+        return;
+    }
+    send_tls_element(c, "proceed");
+    if (c->link->start_tls(c->link_ctx) != 0) {
+        stream_closed(c); /* the link has ended the transport */
+        return;
+    }
+    c->phase = C2S_WAIT_HEADER;
+    c->header_sent = false;
+    c->link->restart(c->link_ctx); /* nothing the client sent before TLS is kept */
 }
 
 /* ---- SASL ---- */
@@ -292,7 +273,7 @@ static void on_failure_delay(evutil_socket_t fd, short what, void *arg)
         c2s_stream_error(c, STREAM_ERR_POLICY_VIOLATION, "too many failed authentication attempts");
         return;
     }
-    conn_pause_reading(c->conn, false);
+    c->link->pause_reading(c->link_ctx, false);
 }
 
 static void sasl_failed(c2s *c, const char *condition)
@@ -310,7 +291,7 @@ static void sasl_failed(c2s *c, const char *condition)
              SASL_MAX_FAILURES);
     /* Answer later and read nothing meanwhile. */
     c->delayed_failure = condition;
-    conn_pause_reading(c->conn, true);
+    c->link->pause_reading(c->link_ctx, true);
     struct timeval tv = { SASL_FAILURE_DELAY_MS / 1000, (SASL_FAILURE_DELAY_MS % 1000) * 1000 };
     evtimer_add(c->delay_timer, &tv);
 }
@@ -325,7 +306,7 @@ static void sasl_succeeded(c2s *c, const char *final, size_t len)
     send_sasl_data(c, "success", final, len);
     c->phase = C2S_WAIT_HEADER;
     c->header_sent = false;
-    stream_parser_reset(c->parser);
+    c->link->restart(c->link_ctx);
 }
 
 static void sasl_advance(c2s *c, const tern_xml *x)
@@ -370,14 +351,14 @@ static void handle_sasl(c2s *c, const tern_xml *x)
     if (strcmp(name, "auth") == 0) {
         sasl_free(c->sasl);
         c->sasl = NULL;
-        if (server.cfg->c2s_require_tls && !conn_is_tls(c->conn)) {
+        if (server.cfg->c2s_require_tls && !link_encrypted(c)) {
             send_sasl_failure(c, "encryption-required");
             return;
         }
         const char *mech = xml_attr(x, "mechanism");
         const char *failure = "invalid-mechanism";
         if (mech)
-            c->sasl = sasl_start(mech, c->host, conn_tls_session(c->conn), c->plus_offered,
+            c->sasl = sasl_start(mech, c->host, link_tls_session(c), c->plus_offered,
                                  &failure);
         if (!c->sasl) {
             send_sasl_failure(c, failure);
@@ -404,8 +385,8 @@ static void handle_sasl(c2s *c, const tern_xml *x)
 static void handle_registration(c2s *c, const tern_xml *iq)
 {
     tern_xml *reply;
-    if (register_allowed(c->host, conn_is_tls(c->conn)))
-        reply = register_handle(c->host, conn_peer(c->conn), iq);
+    if (register_allowed(c->host, link_encrypted(c)))
+        reply = register_handle(c->host, c->link->peer(c->link_ctx), iq);
     else
         reply = stanza_error_reply(iq, STANZA_ERR_SERVICE_UNAVAILABLE,
                                    "registration is not available here");
@@ -522,16 +503,15 @@ static void handle_bound_stanza(c2s *c, tern_xml *x)
     router_route(x, c->session);
 }
 
-static void on_stanza(void *ctx, tern_xml *x)
+void c2s_received_element(c2s *c, tern_xml *x)
 {
-    c2s *c = ctx;
     if (c->phase != C2S_OPEN) {
         xml_unref(x);
         return;
     }
     const char *ns = xml_ns(x);
     if (strcmp(ns, NS_TLS) == 0 && strcmp(xml_name(x), "starttls") == 0) {
-        handle_starttls(c, x);
+        handle_starttls(c);
     } else if (strcmp(ns, NS_SASL) == 0) {
         handle_sasl(c, x);
     } else if (!c->authenticated && register_is_request(x)) {
@@ -555,53 +535,18 @@ static void on_stanza(void *ctx, tern_xml *x)
     xml_unref(x);
 }
 
-static void on_close(void *ctx)
+void c2s_received_close(c2s *c)
 {
-    c2s *c = ctx;
     if (c->phase == C2S_CLOSING)
         return;
     log_debug(c->id, "client closed its stream");
     if (!c->header_sent)
         send_header(c);
-    send_raw(c, "</stream:stream>");
-    close_stream(c);
+    c->link->close(c->link_ctx);
+    stream_closed(c);
 }
 
-static void on_parse_error(void *ctx, tern_stream_error cond, const char *text)
-{
-    c2s_stream_error(ctx, cond, text);
-}
-
-static const stream_parser_callbacks parser_callbacks = {
-    on_open, on_stanza, on_close, on_parse_error,
-};
-
-/* ---- connection events ---- */
-
-static void on_data(void *ctx, const char *data, size_t len)
-{
-    c2s *c = ctx;
-    if (c->phase == C2S_CLOSING || c->phase == C2S_TLS_HANDSHAKE)
-        return;
-    c->feeding++;
-    stream_parser_feed(c->parser, data, len);
-    c->feeding--;
-    if (c->destroy_pending && c->feeding == 0)
-        c2s_destroy(c);
-}
-
-static void on_closed(void *ctx, const char *reason)
-{
-    c2s *c = ctx;
-    log_info(c->id, "connection closed: %s", reason ? reason : "done");
-    if (c->feeding) {
-        c->destroy_pending = true;
-        return;
-    }
-    c2s_destroy(c);
-}
-
-static const conn_handlers conn_callbacks = { on_data, on_tls_ready, on_closed };
+/* ---- life of a c2s ---- */
 
 static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -610,19 +555,24 @@ static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
     c2s_stream_error(arg, STREAM_ERR_CONNECTION_TIMEOUT, "no resource was bound in time");
 }
 
-void c2s_accept(int fd, bool direct_tls)
+bool c2s_accepting(const char **why)
 {
-    if (server.stopping || server.n_clients >= server.cfg->c2s_max_connections) {
-        log_warn(0, "refusing a client connection: %s", server.stopping ? "shutting down"
-                 : "c2s max_connections reached");
-        close(fd);
-        return;
-    }
+    if (server.stopping)
+        *why = "shutting down";
+    else if (server.n_clients >= server.cfg->c2s_max_connections)
+        *why = "c2s max_connections reached";
+    else
+        return true;
+    return false;
+}
+
+c2s *c2s_new(const c2s_link *link, void *link_ctx)
+{
     c2s *c = xcalloc(1, sizeof *c);
     c->id = server_next_id();
-    c->phase = direct_tls ? C2S_TLS_HANDSHAKE : C2S_WAIT_HEADER;
-    c->parser = stream_parser_new(&parser_callbacks, c, server.cfg->c2s_max_stanza_size,
-                                  MAX_DEPTH);
+    c->link = link;
+    c->link_ctx = link_ctx;
+    c->phase = C2S_WAIT_HEADER;
     c->login_timer = evtimer_new(server.base, on_login_timeout, c);
     c->delay_timer = evtimer_new(server.base, on_failure_delay, c);
     struct timeval tv = { server.cfg->c2s_login_timeout, 0 };
@@ -632,12 +582,10 @@ void c2s_accept(int fd, bool direct_tls)
         c->next->prev = c;
     server.clients = c;
     server.n_clients++;
-    c->conn = conn_new(server.base, fd, &conn_callbacks, c, c->id);
-    log_info(c->id, "client connection from %s%s", conn_peer(c->conn),
-             direct_tls ? " (direct TLS)" : "");
-    if (direct_tls && (!server.tls || conn_start_tls(c->conn, server.tls, "xmpp-client") != 0))
-        close_stream(c);
+    return c;
 }
+
+uint64_t c2s_id(const c2s *c) { return c->id; }
 
 static void c2s_destroy(c2s *c)
 {
@@ -652,11 +600,16 @@ static void c2s_destroy(c2s *c)
     event_free(c->login_timer);
     event_free(c->delay_timer);
     sasl_free(c->sasl);
-    stream_parser_free(c->parser);
-    conn_free(c->conn);
+    c->link->free(c->link_ctx);
     free(c->client_from);
     free(c->node);
     free(c);
+}
+
+void c2s_link_ended(c2s *c, const char *reason)
+{
+    log_info(c->id, "connection closed: %s", reason ? reason : "done");
+    c2s_destroy(c);
 }
 
 void c2s_free_all(void)
