@@ -90,6 +90,8 @@ static void end_session(c2s *c)
 static void stream_closed(c2s *c)
 {
     c->phase = C2S_CLOSING;
+    evtimer_del(c->delay_timer); /* a pending SASL failure has nobody to go to */
+    c->delayed_failure = NULL;
     end_session(c);
 }
 
@@ -510,7 +512,13 @@ void c2s_received_element(c2s *c, tern_xml *x)
         return;
     }
     const char *ns = xml_ns(x);
-    if (strcmp(ns, NS_TLS) == 0 && strcmp(xml_name(x), "starttls") == 0) {
+    if (c->delayed_failure) {
+        /* Reading is paused during the delay, but a client may have pipelined more in the
+         * same read: another attempt now would turn the delay and the retry limit into
+         * nothing (RFC 6120 §6.4.5). Nothing may come before our answer. */
+        c2s_stream_error(c, STREAM_ERR_POLICY_VIOLATION,
+                         "wait for the answer to the last authentication attempt");
+    } else if (strcmp(ns, NS_TLS) == 0 && strcmp(xml_name(x), "starttls") == 0) {
         handle_starttls(c);
     } else if (strcmp(ns, NS_SASL) == 0) {
         handle_sasl(c, x);

@@ -157,3 +157,17 @@ def test_each_host_gets_its_own_certificate_by_sni(tmp_path, pki):
         s.close()
     finally:
         srv.check_clean_exit()
+
+
+def test_pipelined_attempts_cannot_skip_the_failure_delay(server):
+    """A wrong and a right password sent together: the second attempt must not be checked
+    before the first one's answer, or the delay and the retry limit would mean nothing."""
+    import base64
+    s = RawStream(server)
+    s.secure()
+    wrong = base64.b64encode(b"\0alice\0wrong").decode()
+    right = base64.b64encode(b"\0alice\0alice-secret").decode()
+    s.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{wrong}</auth>"
+           f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{right}</auth>")
+    assert s.stream_error() == "policy-violation"
+    assert b"<success" not in s.buffer
