@@ -59,6 +59,8 @@ static void usage(FILE *out)
             "  user del JID              delete an account\n"
             "  user passwd JID PASSWORD  change a password (PASSWORD \"-\": read from stdin)\n"
             "  user list DOMAIN          list the accounts of a host\n"
+            "  user disable JID          stop an account from logging in (keeps its data)\n"
+            "  user enable JID           let a disabled account log in again\n"
             "  status                    whether ternd runs, accounts per host, data size\n"
             "\n"
             "options:\n"
@@ -174,6 +176,25 @@ static int cmd_user_del(ctl *c, char **args)
     return rc;
 }
 
+/* user disable / user enable. A running ternd refuses the account's next login; sessions
+ * already open stay until they end (the admin module's disable-user ends them at once). */
+static int set_disabled(ctl *c, char **args, bool disabled)
+{
+    tern_jid jid;
+    if (prepare_user(c, args[0], &jid) != 0)
+        return 1;
+    int rc = 1;
+    if (open_storage(c) == 0)
+        rc = password_result(account_set_disabled(c->st, jid.bare, disabled), jid.bare,
+                             disabled ? "disable" : "enable");
+    jid_free(&jid);
+    return rc;
+}
+
+static int cmd_user_disable(ctl *c, char **args) { return set_disabled(c, args, true); }
+
+static int cmd_user_enable(ctl *c, char **args) { return set_disabled(c, args, false); }
+
 static int print_account(void *ctx, const char *bare)
 {
     (void)ctx;
@@ -262,6 +283,8 @@ static const command commands[] = {
     { "user", "del", 1, cmd_user_del },
     { "user", "passwd", 2, cmd_user_passwd },
     { "user", "list", 1, cmd_user_list },
+    { "user", "disable", 1, cmd_user_disable },
+    { "user", "enable", 1, cmd_user_enable },
     { "status", NULL, 0, cmd_status },
 };
 
