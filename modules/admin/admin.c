@@ -1,13 +1,13 @@
 /* admin — XEP-0133 Service Administration: the server's administration commands, run from
- * any client with ad-hoc command support (the adhoc module lists and runs them).
+ * any client with ad-hoc command support (the adhoc module lists and runs them). The commands
+ * that send messages to users (announce, message of the day, welcome message) are in the
+ * announce module.
  *
  * Accounts change through the module API's tern_account_* functions, the same code ternctl
  * uses from the shell, so both doors behave alike. Only accounts listed in [server] admins may
  * run these commands (XEP-0133 §8), except "Server information", which any local user may.
  *
- * Data kept here, in keyval stores:
- *   "motd"      owner: the host   the message of the day, sent at each initial presence
- *   "welcome"   owner: the host   the welcome message, sent to each new account
+ * Data kept here, in a keyval store:
  *   "lastlogin" owner: the user   when the user last bound a resource (decimal seconds)
  * The last module stores the last *logout* (XEP-0012); XEP-0133 asks for the last *login*,
  * which is why it is recorded here. */
@@ -21,8 +21,6 @@
 #define TERN_ADMIN(name) "urn:x-tern:admin#" name /* tern's own commands */
 #define NS_ROSTER "jabber:iq:roster"
 
-#define MOTD_STORE "motd"
-#define WELCOME_STORE "welcome"
 #define LASTLOGIN_STORE "lastlogin"
 
 /* ---- small helpers ---- */
@@ -59,44 +57,21 @@ static void result_number(tern_xml *form, const char *var, const char *label, si
     result_field(form, "text-single", var, label, text);
 }
 
-/* A text stored under the host, NUL-terminated (malloc'd), or NULL when there is none. */
-static char *load_text(tern_host *host, const char *store, const char *owner)
-{
-    void *value;
-    size_t len;
-    if (storage_kv_get(tern_host_storage(host), store, owner, &value, &len) != 1)
-        return NULL;
-    char *text = malloc(len + 1);
-    if (!text)
-        abort();
-    memcpy(text, value, len);
-    text[len] = '\0';
-    free(value);
-    return text;
-}
-
-static tern_xml *message_new(const char *from, const char *type, const char *subject,
-                             const char *body)
-{
-    tern_xml *m = xml_new("message", NS_CLIENT);
-    xml_set_attr(m, "from", from);
-    if (type)
-        xml_set_attr(m, "type", type);
-    tern_xml_add_text_child(m, "subject", NULL, subject);
-    tern_xml_add_text_child(m, "body", NULL, body);
-    return m;
-}
-
 static void send_to_session(tern_session *s, void *msg)
 {
     xml_set_attr(msg, "to", tern_session_jid(s)->full);
     tern_session_send(s, msg);
 }
 
-/* XEP-0133 §4.23: a headline to every session of the host. */
-static void announce_all(tern_host *host, const char *subject, const char *text)
+/* XEP-0133 §4.23: a headline to every session of the host (before a restart or shutdown;
+ * the announce module sends the other announcements). */
+static void announce_all(tern_host *host, const char *text)
 {
-    tern_xml *m = message_new(tern_host_name(host), "headline", subject, text);
+    tern_xml *m = xml_new("message", NS_CLIENT);
+    xml_set_attr(m, "from", tern_host_name(host));
+    xml_set_attr(m, "type", "headline");
+    tern_xml_add_text_child(m, "subject", NULL, "Announcement");
+    tern_xml_add_text_child(m, "body", NULL, text);
     tern_host_each_online(host, send_to_session, m);
     xml_unref(m);
 }
@@ -309,12 +284,17 @@ static void apply_end_session(tern_adhoc_ctx *ctx, const tern_jid *jid, tern_xml
 /* When the account last bound a resource (XEP-0082), or "never". */
 static void last_login(tern_host *host, const char *bare, char stamp[32])
 {
-    char *text = load_text(host, LASTLOGIN_STORE, bare);
-    if (text)
-        format_time((time_t)strtoll(text, NULL, 10), stamp);
-    else
+    void *value;
+    size_t len;
+    char text[32];
+    if (storage_kv_get(tern_host_storage(host), LASTLOGIN_STORE, bare, &value, &len) != 1) {
         strcpy(stamp, "never");
-    free(text);
+        return;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1),
+             (const char *)value); /* stored without a NUL */
+    free(value);
+    format_time((time_t)strtoll(text, NULL, 10), stamp);
 }
 
 static void apply_lastlogin(tern_adhoc_ctx *ctx, const tern_jid *jid, tern_xml *result)
@@ -521,58 +501,6 @@ static tern_adhoc_status run_user_stats(tern_adhoc_ctx *ctx)
     return TERN_ADHOC_DONE;
 }
 
-/* ---- announce, message of the day, welcome message ---- */
-
-typedef struct text_spec {
-    const char *var, *label, *title, *instructions;
-    const char *store; /* NULL: announce now, keep nothing */
-} text_spec;
-
-static tern_adhoc_status run_text(tern_adhoc_ctx *ctx)
-{
-    const text_spec *spec = ctx->command->data;
-    if (!ctx->submitted) {
-        tern_xml *x = admin_form(ctx, "form", spec->title, spec->instructions);
-        tern_xml *f = tern_xdata_field(x, "text-multi", spec->var, spec->label, true);
-        char *current = spec->store ? load_text(ctx->host, spec->store, host_of(ctx)) : NULL;
-        if (current) /* XEP-0133 §4.25, §4.27: the form shows the current text */
-            tern_xdata_lines(f, current);
-        free(current);
-        ctx->final = true;
-        return TERN_ADHOC_FORM;
-    }
-    char *text = tern_xdata_get_lines(ctx->submitted, spec->var);
-    if (!spec->store) {
-        announce_all(ctx->host, "Announcement", text);
-        tern_adhoc_notef(ctx, "info", "Announcement sent to %zu session%s",
-                         tern_host_session_count(ctx->host),
-                         tern_host_session_count(ctx->host) == 1 ? "" : "s");
-    } else if (storage_kv_put(tern_host_storage(ctx->host), spec->store, host_of(ctx), text,
-                              strlen(text)) != 0) {
-        tern_adhoc_note(ctx, "error", "The message could not be stored");
-    } else if (strcmp(spec->store, MOTD_STORE) == 0) {
-        /* XEP-0133 §4.24: users online now get it at once, the others when they log in. */
-        announce_all(ctx->host, "Message of the day", text);
-        tern_adhoc_note(ctx, "info", "Message of the day set");
-    } else {
-        tern_adhoc_note(ctx, "info", "Welcome message set");
-    }
-    free(text);
-    return TERN_ADHOC_DONE;
-}
-
-static tern_adhoc_status run_delete_text(tern_adhoc_ctx *ctx)
-{
-    const char *store = ctx->command->data;
-    if (storage_kv_delete(tern_host_storage(ctx->host), store, host_of(ctx)) != 0)
-        tern_adhoc_note(ctx, "error", "The message could not be deleted");
-    else
-        tern_adhoc_note(ctx, "info", strcmp(store, MOTD_STORE) == 0
-                                         ? "Message of the day deleted"
-                                         : "Welcome message deleted");
-    return TERN_ADHOC_DONE;
-}
-
 /* ---- restart, shutdown, reload, statistics ---- */
 
 static bool stop_scheduled; /* one stop per process */
@@ -609,7 +537,7 @@ static tern_adhoc_status run_stop(tern_adhoc_ctx *ctx)
     unsigned delay = delay_text ? (unsigned)strtoul(delay_text, NULL, 10) : 0;
     char *text = tern_xdata_get_lines(ctx->submitted, "announcement");
     if (text && *text)
-        announce_all(ctx->host, "Announcement", text);
+        announce_all(ctx->host, text);
     free(text);
     log_warn(0, "%s asked for a %s in %u s", ctx->requester->full,
              restart ? "restart" : "shutdown", delay);
@@ -751,17 +679,6 @@ static const users_spec online_list = { USERS_ONLINE, "onlineuserjids",
 static const users_spec active_list = { USERS_ONLINE, "activeuserjids",
     "The list of active users", "Requesting List of Active Users" };
 
-static const text_spec announce = { "announcement", "Announcement", "Making an Announcement",
-    "Fill out this form to make an announcement to all active users of this service.", NULL };
-static const text_spec set_motd = { "motd", "Message of the Day",
-    "Setting the Message of the Day", "Fill out this form to set the message of the day.",
-    MOTD_STORE };
-static const text_spec edit_motd = { "motd", "Message of the Day",
-    "Editing the Message of the Day", "Fill out this form to edit the message of the day.",
-    MOTD_STORE };
-static const text_spec set_welcome = { "welcome", "Welcome Message", "Setting Welcome Message",
-    "Fill out this form to set the welcome message for this service.", WELCOME_STORE };
-
 #define ADMIN TERN_ADHOC_ADMIN
 static const tern_adhoc_command commands[] = {
     { XEP0133("add-user"), "Add User", ADMIN, run_add_user, NULL },
@@ -790,13 +707,6 @@ static const tern_adhoc_command commands[] = {
     { XEP0133("get-online-users-list"), "Get List of Online Users", ADMIN, run_users,
       &online_list },
     { XEP0133("get-active-users"), "Get List of Active Users", ADMIN, run_users, &active_list },
-    { XEP0133("announce"), "Send Announcement to Online Users", ADMIN, run_text, &announce },
-    { XEP0133("set-motd"), "Set Message of the Day", ADMIN, run_text, &set_motd },
-    { XEP0133("edit-motd"), "Edit Message of the Day", ADMIN, run_text, &edit_motd },
-    { XEP0133("delete-motd"), "Delete Message of the Day", ADMIN, run_delete_text, MOTD_STORE },
-    { XEP0133("set-welcome"), "Set Welcome Message", ADMIN, run_text, &set_welcome },
-    { XEP0133("delete-welcome"), "Delete Welcome Message", ADMIN, run_delete_text,
-      WELCOME_STORE },
     { XEP0133("restart"), "Restart Service", ADMIN, run_stop, "restart" },
     { XEP0133("shutdown"), "Shut Down Service", ADMIN, run_stop, NULL },
     { TERN_ADMIN("reload"), "Reload Configuration", ADMIN, run_reload, NULL },
@@ -817,34 +727,6 @@ static void on_bound(tern_session *s, void *data)
                    tern_session_jid(s)->bare, text, (size_t)n);
 }
 
-/* XEP-0133 §4.24: the message of the day, at each initial presence. */
-static void on_available(tern_session *s, void *data)
-{
-    (void)data;
-    tern_host *host = tern_session_host(s);
-    char *motd = load_text(host, MOTD_STORE, tern_host_name(host));
-    if (!motd)
-        return;
-    tern_xml *m = message_new(tern_host_name(host), "headline", "Message of the day", motd);
-    send_to_session(s, m);
-    xml_unref(m);
-    free(motd);
-}
-
-/* XEP-0133 §4.27: the welcome message, to each new account (a normal message, so that the
- * offline module keeps it for the first login). */
-static void on_created(tern_host *host, const char *bare, void *data)
-{
-    (void)data;
-    char *welcome = load_text(host, WELCOME_STORE, tern_host_name(host));
-    if (!welcome)
-        return;
-    tern_xml *m = message_new(tern_host_name(host), "normal", "Welcome", welcome);
-    xml_set_attr(m, "to", bare);
-    tern_route(host, m);
-    free(welcome);
-}
-
 static void on_deleted(tern_host *host, const char *bare, void *data)
 {
     (void)data;
@@ -859,8 +741,6 @@ static int admin_load(tern_host *host, void **state, char *err, size_t err_len)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         tern_adhoc_register(host, &commands[i]);
     tern_hook_session(host, "session/bound", on_bound, NULL);
-    tern_hook_session(host, "session/available", on_available, NULL);
-    tern_hook_account(host, "account/created", on_created, NULL);
     tern_hook_account(host, "account/deleted", on_deleted, NULL);
     return 0;
 }

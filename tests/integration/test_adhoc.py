@@ -14,7 +14,7 @@ from tern_harness import RawStream, TernServer, connect, disconnect, make_client
 CMDS = "http://jabber.org/protocol/commands"
 XDATA = "jabber:x:data"
 ADMIN = "http://jabber.org/protocol/admin#"
-MODULES = "disco ping adhoc admin"
+MODULES = "disco ping adhoc admin announce"
 PLUGINS = ["xep_0030", "xep_0004", "xep_0050", "xep_0133"]
 
 ADMIN_NODES = {ADMIN + name for name in (

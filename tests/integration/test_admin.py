@@ -1,25 +1,27 @@
-"""An operator administers the server from a client (XEP-0133, the admin module over the adhoc
-module) and from the shell (ternctl): accounts added, disabled, re-enabled, deleted, their
-sessions ended and passwords changed; users counted and listed; announcements, the message of
-the day and the welcome message; configuration reload, statistics, restart and shutdown."""
+"""An operator administers the server from a client (XEP-0133, the admin and announce modules
+over the adhoc module) and from the shell (ternctl): accounts added, disabled, re-enabled,
+deleted, their sessions ended and passwords changed; users counted and listed; announcements,
+the message of the day and the welcome message (announce module); configuration reload,
+statistics, restart and shutdown."""
 import asyncio
 import copy
 import datetime
 import re
 
 import pytest
+from slixmpp.exceptions import IqError
 
 from conftest import PASSWORDS
 from tern_harness import RawStream, TernServer, connect, disconnect, make_client, run
 
 ADMIN = "http://jabber.org/protocol/admin#"
 TERN = "urn:x-tern:admin#"
-MODULES = "disco ping roster presence offline adhoc admin"
+MODULES = "disco ping roster presence offline adhoc admin announce"
 PLUGINS = ["xep_0030", "xep_0004", "xep_0050", "xep_0133"]
 
 
-def start(folder, pki, users=()):
-    srv = TernServer(folder, pki, modules=MODULES)
+def start(folder, pki, users=(), modules=MODULES):
+    srv = TernServer(folder, pki, modules=modules)
     for user, password in PASSWORDS.items():
         srv.add_user(f"{user}@localhost", password)
     for user in users:
@@ -39,8 +41,8 @@ def own_srv(tmp_path, pki):
     """A server of the test's own, for tests that count users or stop the server."""
     holder = {}
 
-    def make(users=()):
-        holder["srv"] = start(tmp_path, pki, users)
+    def make(users=(), modules=MODULES):
+        holder["srv"] = start(tmp_path, pki, users, modules)
         return holder["srv"]
     yield make
     s = holder.get("srv")
@@ -462,6 +464,27 @@ def test_welcome_message_for_new_accounts(srv):
         await connect(sam, srv)
         assert await nothing_in(sam_inbox)
         await disconnect(admin, rosa, sam)
+    run(body())
+
+
+def test_without_the_announce_module_its_commands_are_absent(own_srv):
+    srv = own_srv(modules=MODULES.replace(" announce", ""))
+    message_nodes = {ADMIN + name for name in ("announce", "set-motd", "edit-motd",
+                                               "delete-motd", "set-welcome", "delete-welcome")}
+
+    async def body():
+        admin = await login(srv, "admin")
+        items = await admin["xep_0030"].get_items(jid="localhost",
+                                                  node="http://jabber.org/protocol/commands",
+                                                  timeout=5)
+        listed = {node for _, node, _ in items["disco_items"]["items"]}
+        assert ADMIN + "add-user" in listed  # the admin module's commands are there
+        assert not listed & message_nodes
+        # Run by its node anyway, it is a command nobody offers (XEP-0050 §4.6).
+        with pytest.raises(IqError) as caught:
+            await admin["xep_0050"].send_command("localhost", ADMIN + "announce", timeout=5)
+        assert caught.value.iq["error"]["condition"] == "item-not-found"
+        await disconnect(admin)
     run(body())
 
 
