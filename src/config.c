@@ -62,13 +62,15 @@ typedef enum value_kind {
     V_DNS,         /* list of ip[:port] */
     V_ADDRS,       /* list of listen addresses */
     V_MODULES,     /* list of module names */
+    V_ORIGINS,     /* list of web origins (CORS), or "*" */
 } value_kind;
 
 /* Lists may continue on indented lines (inih's multi-line values, as in Python's
  * configparser), so a long modules = line can be wrapped. */
 static bool kind_is_list(value_kind kind)
 {
-    return kind == V_ADMINS || kind == V_DNS || kind == V_ADDRS || kind == V_MODULES;
+    return kind == V_ADMINS || kind == V_DNS || kind == V_ADDRS || kind == V_MODULES ||
+           kind == V_ORIGINS;
 }
 
 typedef enum key_id {
@@ -78,7 +80,8 @@ typedef enum key_id {
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT,
     K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE,
-    K_HTTP_LISTEN, K_HTTP_TLS_LISTEN,
+    K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
+    K_HTTP_MAX_BODY_SIZE,
     K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
     K_COUNT
 } key_id;
@@ -120,6 +123,10 @@ static const key_spec keys[K_COUNT] = {
                                 1024, 16777216 },
     [K_HTTP_LISTEN] = { SEC_HTTP, "listen", V_ADDRS, C(http_listen), 0, 0 },
     [K_HTTP_TLS_LISTEN] = { SEC_HTTP, "tls_listen", V_ADDRS, C(http_tls_listen), 0, 0 },
+    [K_HTTP_STATIC_DIR] = { SEC_HTTP, "static_dir", V_PATH_OPT, C(http_static_dir), 0, 0 },
+    [K_HTTP_CORS_ORIGINS] = { SEC_HTTP, "cors_origins", V_ORIGINS, C(http_cors_origins), 0, 0 },
+    [K_HTTP_MAX_BODY_SIZE] = { SEC_HTTP, "max_body_size", V_SIZE, C(http_max_body_size),
+                               1024, 1073741824 },
     [K_HOST_MODULES] = { SEC_HOST, "modules", V_MODULES, H(modules), 0, 0 },
     [K_HOST_REGISTRATION] = { SEC_HOST, "registration", V_BOOL, H(registration), 0, 0 },
     [K_HOST_CERT] = { SEC_HOST, "cert", V_PATH_OPT, H(cert), 0, 0 },
@@ -295,6 +302,36 @@ static bool valid_dns_server(const char *text)
     return inet_pton(text[0] == '[' ? AF_INET6 : AF_INET, host, addr) == 1;
 }
 
+/* A serialized web origin (RFC 6454 §6.2): scheme "://" host [":" port], nothing after. */
+static bool valid_origin(const char *text)
+{
+    const char *p = text;
+    if (!isalpha((unsigned char)*p))
+        return false;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    if (strncmp(p, "://", 3) != 0)
+        return false;
+    p += 3;
+    const char *host = p;
+    if (*p == '[') {
+        p = strchr(p, ']');
+        if (!p)
+            return false;
+        p++;
+    } else {
+        while (isalnum((unsigned char)*p) || *p == '-' || *p == '.' || *p == '_')
+            p++;
+    }
+    if (p == host)
+        return false;
+    if (*p == ':') {
+        in_port_t port;
+        return parse_port(p + 1, &port);
+    }
+    return *p == '\0';
+}
+
 static bool valid_module_name(const char *name)
 {
     for (const char *p = name; *p; p++)
@@ -383,6 +420,15 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             return -1;
         }
         strings_add(field, word);
+        return 0;
+    case V_ORIGINS:
+        if (strcmp(word, "*") != 0 && !valid_origin(word)) {
+            fail(st, line, "invalid origin '%s' in cors_origins (expected * or "
+                 "scheme://host[:port], without a path)", word);
+            return -1;
+        }
+        if (!strings_contain(field, word))
+            strings_add(field, word);
         return 0;
     default:
         abort(); /* only list kinds come here */
@@ -759,6 +805,7 @@ config *config_load(const char *path, char *err, size_t err_len)
     cfg->c2s_login_timeout = 60;
     cfg->s2s_dialback = true;
     cfg->s2s_max_stanza_size = 524288;
+    cfg->http_max_body_size = 1048576;
 
     st.fp = fopen(path, "r");
     if (!st.fp || set_location(cfg, path) < 0) {
@@ -806,6 +853,8 @@ void config_free(config *cfg)
                                   &cfg->http_listen, &cfg->http_tls_listen };
     for (size_t i = 0; i < ARRAY_LEN(lists); i++)
         free(lists[i]->items);
+    free(cfg->http_static_dir);
+    strings_free(&cfg->http_cors_origins);
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         free(cfg->hosts[i].name);
         strings_free(&cfg->hosts[i].modules);

@@ -68,6 +68,9 @@ typedef struct config {
     /* [http] */
     config_addr_list http_listen;
     config_addr_list http_tls_listen;
+    char *http_static_dir;            /* absolute, or NULL: no static files */
+    config_strings http_cors_origins; /* serialized origins allowed by CORS; "*": any */
+    size_t http_max_body_size;        /* largest request body; default 1048576 */
 
     config_host *hosts;
     size_t n_hosts;

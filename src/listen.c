@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "c2s.h"
+#include "http.h"
 #include "tern/log.h"
 #include "util.h"
 
@@ -33,6 +34,12 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         break;
     case LISTEN_C2S_DIRECT:
         c2s_accept(fd, true);
+        break;
+    case LISTEN_HTTP:
+        http_accept(fd, false);
+        break;
+    case LISTEN_HTTPS:
+        http_accept(fd, true);
         break;
     }
 }
@@ -67,8 +74,11 @@ int listen_add(listener **list, struct event_base *base, const config_addr_list 
         evconnlistener_set_error_cb(l->ev, on_accept_error);
         l->next = *list;
         *list = l;
-        log_info(0, "listening on %s (%s)", a->text,
-                 kind == LISTEN_C2S ? "c2s, STARTTLS" : "c2s, direct TLS");
+        static const char *const labels[] = {
+            [LISTEN_C2S] = "c2s, STARTTLS", [LISTEN_C2S_DIRECT] = "c2s, direct TLS",
+            [LISTEN_HTTP] = "HTTP", [LISTEN_HTTPS] = "HTTPS",
+        };
+        log_info(0, "listening on %s (%s)", a->text, labels[kind]);
     }
     return 0;
 }

@@ -9,6 +9,8 @@
 typedef enum listen_kind {
     LISTEN_C2S,          /* client streams, STARTTLS */
     LISTEN_C2S_DIRECT,   /* client streams, direct TLS (XEP-0368) */
+    LISTEN_HTTP,         /* HTTP/1.1 (http.h) */
+    LISTEN_HTTPS,        /* HTTP/1.1 over TLS */
 } listen_kind;
 
 typedef struct listener listener;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "host.h"
+#include "http.h"
 #include "listen.h"
 #include "log.h"
 #include "module.h"
@@ -135,15 +136,20 @@ static int start_listeners(char *err, size_t err_len)
         listen_add(&server.listeners, server.base, &cfg->c2s_tls_listen, LISTEN_C2S_DIRECT, err,
                    err_len) != 0)
         return -1;
-    /* More workers, federation and the HTTP adapter are separate work; say so rather than
+    if ((cfg->http_listen.n || cfg->http_tls_listen.n) && http_check_config(err, err_len) != 0)
+        return -1;
+    if (listen_add(&server.listeners, server.base, &cfg->http_listen, LISTEN_HTTP, err,
+                   err_len) != 0 ||
+        listen_add(&server.listeners, server.base, &cfg->http_tls_listen, LISTEN_HTTPS, err,
+                   err_len) != 0)
+        return -1;
+    /* More workers and federation are separate work; say so rather than
      * ignore the keys. */
     if (cfg->workers != 1)
         log_info(0, "workers = %s: running one event loop; more workers are not built yet",
                  cfg->workers ? "N" : "auto");
     if (cfg->s2s_listen.n)
         log_warn(0, "[s2s] listen is set, but server-to-server support is not built yet");
-    if (cfg->http_listen.n || cfg->http_tls_listen.n)
-        log_warn(0, "[http] listen is set, but BOSH/WebSocket support is not built yet");
     return 0;
 }
 
@@ -191,6 +197,7 @@ static void shutdown_server(int pid_fd)
 {
     listen_free_all(server.listeners);
     c2s_free_all();
+    http_free_all(); /* before the modules unload: they hear about requests they hold */
     conn_close_lingering();
     register_release();
     for (size_t i = 0; i < server.n_hosts; i++)
@@ -225,6 +232,8 @@ int main(int argc, char **argv)
     }
     if (opts.check_only) {
         int rc = check_modules(server.cfg);
+        if (rc == 0 && (rc = http_check_config(err, sizeof err)) != 0)
+            fprintf(stderr, "ternd: %s\n", err);
         if (rc == 0)
             printf("ternd: %s: configuration OK\n", server.cfg->path);
         tls_ctx_unref(server.tls);

@@ -63,12 +63,18 @@ class TernServer:
     """A ternd process with its own folder, config and ports."""
 
     def __init__(self, folder: Path, pki: Path, hosts=("localhost",), extra_config="",
-                 modules="disco ping version time", c2s_extra=""):
+                 modules="disco ping version time", c2s_extra="", http=False, http_extra=""):
         self.folder = folder
         self.pki = pki
         self.hosts = hosts
         self.port = free_port()
         self.tls_port = free_port()
+        # With http=True: an [http] section with a plain and a TLS listener, plus http_extra.
+        self.http_port = free_port() if http else None
+        self.https_port = free_port() if http else None
+        http_section = (f"[http]\nlisten = 127.0.0.1:{self.http_port}\n"
+                        f"tls_listen = 127.0.0.1:{self.https_port}\n{http_extra}\n"
+                        if http else "")
         self.config = folder / "etc" / "tern.conf"
         self.log_path = folder / "ternd.log"
         self.proc = None
@@ -81,6 +87,7 @@ class TernServer:
             f"module_dir = {MODULES}\n{extra_config}\n"
             f"[c2s]\nlisten = 127.0.0.1:{self.port}\ntls_listen = 127.0.0.1:{self.tls_port}\n"
             f"{c2s_extra}\n"
+            f"{http_section}"
             f"{host_sections}")
 
     def ternctl(self, *args, stdin=None, check=True):

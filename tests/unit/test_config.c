@@ -453,6 +453,62 @@ START_TEST(test_error_port)
 }
 END_TEST
 
+/* [http] static_dir, cors_origins and max_body_size: values, defaults and errors. */
+START_TEST(test_http_keys)
+{
+    config *cfg = load_ok(MINIMAL_HOST);
+    ck_assert_ptr_null(cfg->http_static_dir);
+    ck_assert_uint_eq(cfg->http_cors_origins.n, 0);
+    ck_assert_uint_eq(cfg->http_max_body_size, 1048576);
+    config_free(cfg);
+
+    cfg = load_ok("[http]\nlisten = 127.0.0.1:5280\nstatic_dir = www ; the web client\n"
+                  "cors_origins = https://app.example http://localhost:8080,\n"
+                  "    https://[::1]:8443 https://app.example\n"
+                  "max_body_size = 2048\n" MINIMAL_HOST);
+    ck_assert_str_eq(cfg->http_static_dir, in_tmp("www"));
+    ck_assert_uint_eq(cfg->http_cors_origins.n, 3); /* the repeated one counts once */
+    ck_assert_str_eq(cfg->http_cors_origins.items[0], "https://app.example");
+    ck_assert_str_eq(cfg->http_cors_origins.items[1], "http://localhost:8080");
+    ck_assert_str_eq(cfg->http_cors_origins.items[2], "https://[::1]:8443");
+    ck_assert_uint_eq(cfg->http_max_body_size, 2048);
+    config_free(cfg);
+
+    cfg = load_ok("[http]\nstatic_dir = /srv/www\ncors_origins = *\n" MINIMAL_HOST);
+    ck_assert_str_eq(cfg->http_static_dir, "/srv/www");
+    ck_assert_uint_eq(cfg->http_cors_origins.n, 1);
+    ck_assert_str_eq(cfg->http_cors_origins.items[0], "*");
+    config_free(cfg);
+
+    /* Empty: not set. */
+    cfg = load_ok("[http]\nstatic_dir =\ncors_origins =\n" MINIMAL_HOST);
+    ck_assert_ptr_null(cfg->http_static_dir);
+    ck_assert_uint_eq(cfg->http_cors_origins.n, 0);
+    config_free(cfg);
+
+    static const char *const bad[] = { "app.example", "https://app.example/", "https://",
+                                       "https://app.example/path", "https://a.example:0",
+                                       "https://a.example:http", "//app.example",
+                                       "https://[::1", "https://a%2e", "null" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[http]\ncors_origins = * %s\n" MINIMAL_HOST, bad[i]);
+        char want[512];
+        snprintf(want, sizeof want, "invalid origin '%s' in cors_origins (expected * or "
+                 "scheme://host[:port], without a path)", bad[i]);
+        ck_assert_str_eq(load_error(text), expect(2, "%s", want));
+    }
+    ck_assert_str_eq(load_error("[http]\nmax_body_size = 100\n" MINIMAL_HOST),
+                     expect(2, "invalid max_body_size '100' (expected a whole number in "
+                               "1024..1073741824)"));
+    ck_assert_str_eq(load_error("[http]\nmax_body_size = 1M\n" MINIMAL_HOST),
+                     expect(2, "invalid max_body_size '1M' (expected a whole number in "
+                               "1024..1073741824)"));
+    ck_assert_str_eq(load_error("[http]\nstatic_dir = a\nstatic_dir = b\n" MINIMAL_HOST),
+                     expect(3, "static_dir is already set on line 2"));
+}
+END_TEST
+
 START_TEST(test_error_address)
 {
     static const char *const bad[] = { "localhost:5222", "::1:5222", "127.0.0.1", "[::1]5222",
@@ -679,6 +735,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_error_log_level);
     tcase_add_test(tc, test_error_port);
     tcase_add_test(tc, test_error_address);
+    tcase_add_test(tc, test_http_keys);
     tcase_add_test(tc, test_error_bool);
     tcase_add_test(tc, test_error_numbers);
     tcase_add_test(tc, test_error_host_name);
