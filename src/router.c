@@ -30,16 +30,6 @@ static bool is_message(const tern_xml *x) { return strcmp(xml_name(x), "message"
 static bool is_presence(const tern_xml *x) { return strcmp(xml_name(x), "presence") == 0; }
 static bool is_error(const tern_xml *x) { return attr_is(x, "type", "error"); }
 
-static const char *message_type(const tern_xml *x)
-{
-    const char *t = xml_attr(x, "type");
-    /* RFC 6121 §5.2.2: absent or unknown types are handled as "normal". */
-    if (!t || (strcmp(t, "chat") && strcmp(t, "groupchat") && strcmp(t, "headline") &&
-               strcmp(t, "error")))
-        return "normal";
-    return t;
-}
-
 static bool is_subscription_presence(const tern_xml *x)
 {
     const char *t = xml_attr(x, "type");
@@ -198,7 +188,7 @@ static void default_bare(const tern_stanza_event *ev, user_sessions *u)
         return;
     }
     if (is_message(x)) {
-        const char *type = message_type(x);
+        const char *type = tern_message_type(x);
         if (!strcmp(type, "groupchat")) {
             router_reply_error(ev, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
         } else if (!strcmp(type, "headline")) {
@@ -230,7 +220,7 @@ static void default_full(tern_stanza_event *ev, const char *kind, user_sessions 
     }
     bool as_bare = false;
     if (is_message(x)) {
-        const char *type = message_type(x);
+        const char *type = tern_message_type(x);
         if (!strcmp(type, "groupchat"))
             router_reply_error(ev, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
         as_bare = !strcmp(type, "chat") || !strcmp(type, "normal");

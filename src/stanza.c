@@ -15,6 +15,16 @@ tern_xml *tern_xml_add_text_child(tern_xml *parent, const char *name, const char
     return child;
 }
 
+const char *tern_message_type(const tern_xml *message)
+{
+    static const char *const known[] = { "chat", "groupchat", "headline", "error" };
+    const char *t = xml_attr(message, "type");
+    for (size_t i = 0; t && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(t, known[i]) == 0)
+            return known[i];
+    return "normal";
+}
+
 void tern_stanza_add_delay(tern_xml *stanza, const char *from, time_t when)
 {
     struct tm tm;

@@ -41,16 +41,6 @@ typedef enum direction { RECEIVED, SENT } direction;
 
 /* ---- eligibility (XEP-0280 §6.1, the recommended rules) ---- */
 
-/* RFC 6121 §5.2.2: an absent or unknown type is "normal". */
-static const char *message_type(const tern_xml *m)
-{
-    const char *t = xml_attr(m, "type");
-    if (!t || (strcmp(t, "chat") && strcmp(t, "groupchat") && strcmp(t, "headline") &&
-               strcmp(t, "error")))
-        return "normal";
-    return t;
-}
-
 static bool has_child_ns(const tern_xml *m, const char *xmlns)
 {
     return xml_child(m, NULL, xmlns) != NULL;
@@ -68,7 +58,7 @@ static bool has_im_payload(const tern_xml *m)
 
 static bool is_eligible(const tern_xml *m, direction dir, const tern_jid *to)
 {
-    const char *type = message_type(m);
+    const char *type = tern_message_type(m);
     /* groupchat: the MUC service copies to every joined client itself. error: only as the
      * answer to an eligible message, which would need tracking (§6.1 says this is rarely
      * worth it). headline: notifications, not conversation (RFC 6121 §5.2.2). */

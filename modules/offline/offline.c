@@ -50,16 +50,6 @@ static char delivery_owed_mark; /* any non-NULL pointer will do as the mark's va
 
 /* ---- which messages are stored ---- */
 
-/* RFC 6121 §5.2.2: an absent or unknown type is handled as "normal". */
-static const char *message_type(const tern_xml *x)
-{
-    const char *t = xml_attr(x, "type");
-    if (!t || (strcmp(t, "chat") && strcmp(t, "groupchat") && strcmp(t, "headline") &&
-               strcmp(t, "error")))
-        return "normal";
-    return t;
-}
-
 /* XEP-0160 §3: a message that carries nothing but XEP-0085 chat state content is not stored.
  * Thread ids, processing hints and stanza ids travel with such notifications and do not make
  * them content. */
@@ -100,7 +90,7 @@ static bool account_reachable(tern_host *host, const char *bare)
 static tern_event_result offline_store_message(const tern_stanza_event *ev, void *data)
 {
     offline_state *st = data;
-    const char *type = message_type(ev->stanza);
+    const char *type = tern_message_type(ev->stanza);
     /* XEP-0160 §3: groupchat, headline and error messages are never stored; the core's own
      * rules apply to them (RFC 6121 §8.5.2.1.1). */
     if (strcmp(type, "chat") && strcmp(type, "normal"))

@@ -127,6 +127,9 @@ const void *tern_service_get(tern_host *host, const char *name);
 /* Adds <name xmlns?>text</name> to parent and returns it. */
 tern_xml *tern_xml_add_text_child(tern_xml *parent, const char *name, const char *xmlns,
                                   const char *text);
+/* A message's type per RFC 6121 §5.2.2: "chat", "groupchat", "headline", "error", or "normal"
+ * for an absent or unknown type. */
+const char *tern_message_type(const tern_xml *message);
 /* XEP-0203: adds <delay xmlns='urn:xmpp:delay' from=... stamp=.../> to a stanza. */
 void tern_stanza_add_delay(tern_xml *stanza, const char *from, time_t when);
 /* Parses one serialized stanza (as written by xml_serialize with context "jabber:client"),
