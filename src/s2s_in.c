@@ -219,6 +219,7 @@ static void on_peer_stanza(s2s_in *s, tern_xml *x)
     } else if (!is_authed(s, to.domain, from.domain)) {
         stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "dialback was not done for this pair");
     } else {
+        log_debug(s->id, "s2s: <%s/> from %s to %s", xml_name(x), from.domain, to.domain);
         tern_xml *stanza = s2s_import_stanza(x);
         x = NULL;
         if (stanza)

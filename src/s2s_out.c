@@ -534,6 +534,8 @@ void s2s_out_send(const char *local, const char *remote, tern_xml *stanza)
             router_route(reply, NULL);
         return;
     }
+    log_debug(l->id, "s2s: <%s/> %s -> %s %s", xml_name(stanza), local, remote,
+              l->state == OUT_READY ? "sent" : "queued");
     if (l->state == OUT_READY) {
         write_element(l, stanza);
         xml_unref(stanza);

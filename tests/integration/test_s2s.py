@@ -99,7 +99,9 @@ def fed(tmp_path_factory):
     f.close()
 
 
-async def next_event(client, name, timeout=10, predicate=lambda x: True):
+def next_event(client, name, timeout=10, predicate=lambda x: True):
+    """A future for the next matching event; the handler is registered at once, so an event
+    that arrives before the caller awaits is not missed."""
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
 
@@ -107,10 +109,13 @@ async def next_event(client, name, timeout=10, predicate=lambda x: True):
         if not fut.done() and predicate(stanza):
             fut.set_result(stanza)
     client.add_event_handler(name, handler)
-    try:
-        return await asyncio.wait_for(fut, timeout)
-    finally:
-        client.del_event_handler(name, handler)
+
+    async def wait():
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            client.del_event_handler(name, handler)
+    return asyncio.ensure_future(wait())
 
 
 def clients(fed, **kw):
