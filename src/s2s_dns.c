@@ -67,9 +67,14 @@ static bool channel_ready;
 static watched *sockets;
 static struct event *timeout_ev;
 static hashmap *cache; /* domain -> cached */
+static unsigned queries_out; /* c-ares queries not answered yet: the timer runs only then */
 
 static void arm_timeout(void)
 {
+    if (queries_out == 0) {
+        event_del(timeout_ev);
+        return;
+    }
     struct timeval max = { 1, 0 }, tv;
     struct timeval *t = ares_timeout(channel, &max, &tv);
     event_add(timeout_ev, t);
@@ -208,6 +213,7 @@ static void on_target_addrs(void *arg, int status, int timeouts, struct ares_add
     (void)timeouts;
     addr_query *q = arg;
     s2s_dns_req *r = q->req;
+    queries_out--;
     target *t = &r->targets[q->index];
     free(q);
     if (status == ARES_SUCCESS && res) {
@@ -253,6 +259,7 @@ static void lookup_addresses(s2s_dns_req *r)
         struct ares_addrinfo_hints hints = { 0 };
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
+        queries_out++;
         ares_getaddrinfo(channel, r->targets[i].host, NULL, &hints, on_target_addrs, q);
     }
 }
@@ -320,6 +327,7 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int
     (void)timeouts;
     srv_query *q = arg;
     s2s_dns_req *r = q->req;
+    queries_out--;
     bool direct = q->direct_tls;
     free(q);
     struct ares_srv_reply *srv = NULL;
@@ -377,6 +385,7 @@ s2s_dns_req *s2s_dns_resolve(const char *domain, s2s_dns_cb cb, void *ctx)
         q->req = r;
         q->direct_tls = i == 0;
         char *name = xasprintf("%s%s", services[i], domain);
+        queries_out++;
         ares_query(channel, name, 1 /* C_IN */, 33 /* T_SRV */, on_srv, q);
         free(name);
     }
