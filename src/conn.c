@@ -261,11 +261,9 @@ static void begin_tls(conn *c)
     do_handshake(c);
 }
 
-int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
+static int start_tls(conn *c, tls_ctx *t, gnutls_session_t session)
 {
-    if (c->tls)
-        return -1;
-    c->tls = tls_session_new(t, c->fd, alpn);
+    c->tls = session;
     if (!c->tls)
         return -1;
     tls_ctx_ref(t);
@@ -275,6 +273,20 @@ int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
     else
         begin_tls(c);
     return 0;
+}
+
+int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_session_new(t, c->fd, alpn));
+}
+
+int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_client_session_new(t, c->fd, server_name, alpn));
 }
 
 bool conn_is_tls(const conn *c) { return c->state == CONN_TLS; }

@@ -31,6 +31,9 @@ void conn_free(conn *c); /* closes the socket at once; no callback follows */
 /* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
  * output is flushed in plaintext first). */
 int conn_start_tls(conn *c, tls_ctx *t, const char *alpn);
+/* The same as the client of the handshake, for outgoing server-to-server streams (SNI
+ * server_name). */
+int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn);
 bool conn_is_tls(const conn *c);
 gnutls_session_t conn_tls_session(const conn *c); /* NULL without TLS */
 

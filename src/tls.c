@@ -111,6 +111,31 @@ gnutls_session_t tls_session_new(tls_ctx *t, int fd, const char *alpn)
     return s;
 }
 
+gnutls_session_t tls_client_session_new(tls_ctx *t, int fd, const char *server_name,
+                                        const char *alpn)
+{
+    gnutls_session_t s;
+    int rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+    if (rc < 0) {
+        log_error(0, "tls: gnutls_init: %s", gnutls_strerror(rc));
+        return NULL;
+    }
+    if ((rc = gnutls_priority_set(s, t->priority)) < 0 ||
+        (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->creds)) < 0 ||
+        (rc = gnutls_server_name_set(s, GNUTLS_NAME_DNS, server_name, strlen(server_name))) < 0) {
+        log_error(0, "tls: client session setup: %s", gnutls_strerror(rc));
+        gnutls_deinit(s);
+        return NULL;
+    }
+    if (alpn) {
+        gnutls_datum_t proto = { (unsigned char *)alpn, (unsigned)strlen(alpn) };
+        gnutls_alpn_set_protocols(s, &proto, 1, 0);
+    }
+    gnutls_transport_set_int(s, fd);
+    gnutls_handshake_set_timeout(s, 0);
+    return s;
+}
+
 int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *out)
 {
     gnutls_channel_binding_t cb;

@@ -24,6 +24,12 @@ void tls_ctx_unref(tls_ctx *t);
  * direct TLS). Returns NULL on failure (logged). */
 gnutls_session_t tls_session_new(tls_ctx *t, int fd, const char *alpn);
 
+/* A client-side session for an outgoing server-to-server stream: SNI `server_name`, our
+ * certificates available for the peer to request, ALPN `alpn` (may be NULL). The peer's
+ * certificate is not verified here: dialback authenticates peers without trusted ones. */
+gnutls_session_t tls_client_session_new(tls_ctx *t, int fd, const char *server_name,
+                                        const char *alpn);
+
 /* Channel binding data (RFC 9266 tls-exporter, RFC 5929 tls-server-end-point) of an
  * established session: 0 and *out filled (free out->data with gnutls_free) or -1. */
 int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *out);
