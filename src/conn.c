@@ -156,6 +156,13 @@ conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ct
     return c;
 }
 
+void conn_set_owner(conn *c, const conn_handlers *h, void *ctx, uint64_t id)
+{
+    c->h = h;
+    c->ctx = ctx;
+    c->id = id;
+}
+
 static void release(conn *c)
 {
     event_free(c->ev_read);

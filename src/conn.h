@@ -27,6 +27,9 @@ typedef struct conn_handlers {
 
 conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id);
 void conn_free(conn *c); /* closes the socket at once; no callback follows */
+/* Hands the conn to a new owner (an HTTP connection upgraded to WebSocket): later callbacks go
+ * to `h` and `ctx`, and logs carry `id`. */
+void conn_set_owner(conn *c, const conn_handlers *h, void *ctx, uint64_t id);
 
 /* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
  * output is flushed in plaintext first). */
