@@ -31,6 +31,8 @@ void conn_free(conn *c); /* closes the socket at once; no callback follows */
 /* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
  * output is flushed in plaintext first). */
 int conn_start_tls(conn *c, tls_ctx *t, const char *alpn);
+/* The same for an incoming server-to-server stream: asks for the peer's certificate. */
+int conn_start_tls_s2s(conn *c, tls_ctx *t);
 /* The same as the client of the handshake, for outgoing server-to-server streams (SNI
  * server_name). */
 int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn);

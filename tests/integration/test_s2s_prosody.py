@@ -10,6 +10,10 @@ slixmpp clients live there too, and leaves it at the end.
   tern.test     ternd on 127.0.0.1 (s2s 5269 via an SRV record), [tls] ca_file = the test CA
   prosody.test  Prosody on 127.0.0.2 (c2s 5222, s2s 5269; no SRV record: the A fallback)
 
+Both servers trust the test CA, so their links authenticate with SASL EXTERNAL (XEP-0178);
+test_dialback_with_prosody restarts the scenario with Prosody not trusting tern's CA, so that
+tern's link to Prosody falls back to Server Dialback.
+
 Checks what users see: messages both ways, presence subscription both ways, and a message to
 bob while he is offline, kept by Prosody (mod_offline) and delivered when he logs in."""
 import asyncio
@@ -314,11 +318,11 @@ def test_messages_both_ways(sc):
     except BaseException:
         print(diagnose(sc))
         raise
+    # Both trust the test CA, so both links authenticate by certificate (XEP-0178).
     log = sc.tern.log_text()
-    assert "link tern.test -> prosody.test is authenticated" in log
-    # Prosody's link to us was accepted by tern (dialback or certificate).
-    assert "prosody.test -> tern.test: valid" in log or \
-        "prosody.test authenticated by certificate" in log, diagnose(sc)
+    assert "link tern.test -> prosody.test is authenticated (SASL EXTERNAL)" in log, diagnose(sc)
+    assert "prosody.test authenticated by certificate (SASL EXTERNAL) for tern.test" in log
+    assert "Accepting SASL EXTERNAL identity from tern.test" in sc.prosody.log_text()
 
 
 def test_presence_subscription_both_ways(sc):
