@@ -93,13 +93,14 @@ class NetNS:
 
 class Prosody:
     def __init__(self, folder: Path, netns: NetNS, pki: Path, domain="prosody.test",
-                 extra_global=""):
+                 extra_global="", ca=None):
         self.folder = folder
         self.netns = netns
         self.pki = pki
         self.domain = domain
         self.log_path = folder / "prosody.log"
         self.config = folder / "prosody.cfg.lua"
+        ca = ca or pki / "ca.crt"   # the CA Prosody trusts for peers
         (folder / "data").mkdir(parents=True, exist_ok=True)
         (folder / "certs").mkdir(exist_ok=True)
         self.config.write_text(f"""
@@ -113,11 +114,11 @@ c2s_ports = {{ 5222 }}
 s2s_ports = {{ 5269 }}
 modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping" }}
 s2s_secure_auth = false
-ssl = {{ cafile = "{pki}/ca.crt" }}
+ssl = {{ cafile = "{ca}" }}
 {extra_global}
 VirtualHost "{domain}"
   ssl = {{ certificate = "{pki}/{domain}.crt", key = "{pki}/{domain}.key",
-           cafile = "{pki}/ca.crt" }}
+           cafile = "{ca}" }}
 """)
         self.proc = None
 
@@ -167,9 +168,10 @@ VirtualHost "{domain}"
 class Scenario:
     """The namespace, dnsmasq, ternd for tern.test and Prosody for prosody.test."""
 
-    def __init__(self, folder: Path, tern_config="", prosody_global=""):
+    def __init__(self, folder: Path, tern_config="", prosody_global="", prosody_trusts_tern=True,
+                 name="a"):
         self.folder = folder
-        self.netns = NetNS(f"terns2s{os.getpid()}")
+        self.netns = NetNS(f"terns2s{os.getpid()}{name}")
         self.dns = self.tern = self.prosody = None
         try:
             self.netns.enter()
@@ -195,8 +197,11 @@ class Scenario:
                                                 f"{tern_config}")
             self.tern.add_user(*ALICE)
             self.tern.start()
+            other_ca = None
+            if not prosody_trusts_tern:
+                other_ca = make_pki(folder / "other-pki", hosts=())
             self.prosody = Prosody(folder / "prosody", self.netns, self.pki,
-                                   extra_global=prosody_global)
+                                   extra_global=prosody_global, ca=other_ca)
             self.prosody.add_user(*BOB)
             self.prosody.start()
         except BaseException:
@@ -410,3 +415,33 @@ def offline_store(sc):
     folder = sc.prosody.folder / "data" / "prosody%2etest" / "offline"
     return "".join(p.read_text(errors="replace") for p in folder.glob("*")) \
         if folder.exists() else ""
+
+
+def test_dialback_with_prosody(tmp_path):
+    """Prosody does not trust tern's CA: it offers no SASL EXTERNAL to tern, whose link falls
+    back to Server Dialback (Prosody asks tern's server to verify the key). Prosody's own
+    link to tern still authenticates by certificate, which tern trusts."""
+    sc2 = Scenario(tmp_path, prosody_trusts_tern=False, name="b")
+    try:
+        async def body():
+            alice, bob = alice_client(sc2), bob_client(sc2)
+            await connect(alice, sc2.tern)
+            await connect_bob(bob)
+            got = next_event(bob, "message", predicate=lambda m: m["type"] == "chat")
+            alice.send_message(mto="bob@prosody.test", mbody="by dialback", mtype="chat")
+            assert (await got)["body"] == "by dialback"
+            got = next_event(alice, "message", predicate=lambda m: m["type"] == "chat")
+            bob.send_message(mto="alice@tern.test/phone", mbody="by certificate", mtype="chat")
+            assert (await got)["body"] == "by certificate"
+            await disconnect(alice, bob)
+        try:
+            run(body(), timeout=45)
+        except BaseException:
+            print(diagnose(sc2))
+            raise
+        log = sc2.tern.log_text()
+        assert "link tern.test -> prosody.test is authenticated (dialback)" in log, diagnose(sc2)
+        assert "asks about our key for tern.test: valid" in log
+        assert "prosody.test authenticated by certificate (SASL EXTERNAL)" in log
+    finally:
+        sc2.close()
