@@ -289,6 +289,13 @@ int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
     return start_tls(c, t, tls_session_new(t, c->fd, alpn));
 }
 
+int conn_start_tls_s2s(conn *c, tls_ctx *t)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_s2s_session_new(t, c->fd));
+}
+
 int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn)
 {
     if (c->tls)

@@ -1,7 +1,12 @@
 /* s2s_in.c — incoming server-to-server streams ([s2s] listen).
  *
  * A peer opens a jabber:server stream to one of our domains; we require STARTTLS before
- * anything else (RFC 6120 §5.3.1 lets us), then accept Server Dialback (XEP-0220):
+ * anything else (RFC 6120 §5.3.1 lets us), asking for the peer's certificate. Then:
+ *   SASL EXTERNAL (XEP-0178), offered when that certificate is valid for the domain in the
+ *     stream header's 'from' (tls_verify_peer): success authenticates that domain to the
+ *     header's 'to' domain, and the stream restarts.
+ * or Server Dialback (XEP-0220), refused for a domain that must present a valid certificate
+ * ([s2s] require_valid_certificates and its exceptions) and did not:
  *   db:result from the peer: "I am O, talking to our domain R, with this key". We ask O's
  *     authoritative server over our own outgoing link (s2s_out_verify) and tell the peer the
  *     verdict; once valid, stanzas from O to R are accepted on this stream.
@@ -10,6 +15,7 @@
  * Every stanza must come from a domain the stream authenticated (else <invalid-from/>) and go
  * to one of our hosts (else <host-unknown/>); it is then converted to jabber:client and routed
  * like any stanza from outside. Streams are one-way: we never send stanzas back here. */
+#include <gnutls/gnutls.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +42,9 @@ typedef struct s2s_in {
     stream_parser *parser;
     char stream_id[STREAM_ID_LEN + 1];
     bool header_sent, tls, handshaking, closed;
+    char *peer, *local;      /* the prepared 'from' and 'to' of the peer's last header */
+    bool cert_valid;         /* the peer's certificate is valid for `peer` */
+    bool sasl_done;
     int feeding;
     bool dead;
     auth_pair *authed;
@@ -57,6 +66,8 @@ static void in_free(s2s_in *s)
         free(p);
     }
     stream_parser_free(s->parser);
+    free(s->peer);
+    free(s->local);
     free(s);
 }
 
@@ -127,11 +138,85 @@ static char *prep_domain(const char *text)
     return out;
 }
 
+static void add_authed(s2s_in *s, const char *local, const char *remote)
+{
+    if (!is_authed(s, local, remote)) {
+        auth_pair *p = xcalloc(1, sizeof *p);
+        p->local = xstrdup(local);
+        p->remote = xstrdup(remote);
+        p->next = s->authed;
+        s->authed = p;
+    }
+    event_del(s->timer);
+}
+
+/* Whether the peer's certificate is valid for `domain`; `why` says why not. */
+static bool cert_valid_for(s2s_in *s, const char *domain, char *why, size_t why_len)
+{
+    gnutls_session_t tls = conn_tls_session(s->conn);
+    if (!tls) {
+        snprintf(why, why_len, "no TLS");
+        return false;
+    }
+    return tls_verify_peer(tls, domain, why, why_len) == 0;
+}
+
+/* ---- SASL EXTERNAL (XEP-0178) ---- */
+
+static void sasl_failure(s2s_in *s, const char *condition)
+{
+    tern_buf *out = conn_outbuf(s->conn);
+    buf_printf(out, "<failure xmlns='" NS_SASL "'><%s/></failure>", condition);
+    conn_flush(s->conn);
+}
+
+static void on_sasl_auth(s2s_in *s, const tern_xml *x)
+{
+    const char *mech = xml_attr(x, "mechanism");
+    if (!mech || strcmp(mech, "EXTERNAL") != 0) {
+        sasl_failure(s, "invalid-mechanism");
+        return;
+    }
+    if (!s->cert_valid || !s->local || s->sasl_done) {
+        sasl_failure(s, "not-authorized");
+        return;
+    }
+    /* XEP-0178 §2 step 7: the authorization identity, when given, must be the domain the
+     * certificate was checked for ("=" or nothing: that domain). */
+    const char *text = xml_text(x);
+    if (text && *text && strcmp(text, "=") != 0) {
+        gnutls_datum_t in = { (unsigned char *)text, (unsigned)strlen(text) }, authzid;
+        if (gnutls_base64_decode2(&in, &authzid) < 0) {
+            sasl_failure(s, "incorrect-encoding");
+            return;
+        }
+        char *claimed = xstrndup((const char *)authzid.data, authzid.size);
+        gnutls_free(authzid.data);
+        char *prepared = prep_domain(claimed);
+        bool same = prepared && !strcmp(prepared, s->peer);
+        free(claimed);
+        free(prepared);
+        if (!same) {
+            sasl_failure(s, "invalid-authzid");
+            return;
+        }
+    }
+    log_info(s->id, "s2s: %s authenticated by certificate (SASL EXTERNAL) for %s", s->peer,
+             s->local);
+    buf_append_str(conn_outbuf(s->conn), "<success xmlns='" NS_SASL "'/>");
+    conn_flush(s->conn);
+    add_authed(s, s->local, s->peer);
+    s->sasl_done = true;
+    /* RFC 6120 §6.4.6: the peer opens a new stream, without the old one's state. */
+    stream_parser_reset(s->parser);
+}
+
 static void on_db_result(s2s_in *s, const tern_xml *x)
 {
     char *remote = prep_domain(xml_attr(x, "from"));
     char *local = prep_domain(xml_attr(x, "to"));
     const char *key = xml_text(x);
+    char why[256];
     if (!remote || !local) {
         stream_error(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to'");
     } else if (!server_find_host(local)) {
@@ -142,6 +227,11 @@ static void on_db_result(s2s_in *s, const tern_xml *x)
         stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "dialback is disabled here");
     } else if (!key || !*key) {
         stream_error(s, STREAM_ERR_BAD_FORMAT, "db:result without a key");
+    } else if (config_s2s_requires_certificate(server.cfg, remote) &&
+               !cert_valid_for(s, remote, why, sizeof why)) {
+        log_info(s->id, "s2s: %s needs a valid certificate for dialback, and has none: %s",
+                 remote, why);
+        stream_error(s, STREAM_ERR_POLICY_VIOLATION, "a valid certificate is required");
     } else {
         log_info(s->id, "s2s: %s claims to be %s (dialback); asking it", conn_peer(s->conn),
                  remote);
@@ -191,16 +281,8 @@ void s2s_in_verified(uint64_t in_id, const char *local, const char *remote, bool
     xml_set_attr(answer, "to", remote);
     xml_set_attr(answer, "type", valid ? "valid" : "invalid");
     send_element(s, answer);
-    if (!valid)
-        return;
-    if (!is_authed(s, local, remote)) {
-        auth_pair *p = xcalloc(1, sizeof *p);
-        p->local = xstrdup(local);
-        p->remote = xstrdup(remote);
-        p->next = s->authed;
-        s->authed = p;
-    }
-    event_del(s->timer);
+    if (valid)
+        add_authed(s, local, remote);
 }
 
 /* ---- stanzas ---- */
@@ -250,12 +332,26 @@ static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
         return;
     }
     send_header(s, local, from);
-    free(local);
+    free(s->local);
+    s->local = local;
+    free(s->peer);
+    s->peer = prep_domain(from);
     tern_xml *features = xml_new("features", NS_STREAMS);
     if (!s->tls) {
         tern_xml *tls = xml_add_child(features, "starttls", NS_TLS);
         xml_add_child(tls, "required", NS_TLS);
-    } else if (server.cfg->s2s_dialback) {
+    } else if (!s->sasl_done) {
+        char why[256] = "the stream header has no 'from'";
+        s->cert_valid = s->peer && cert_valid_for(s, s->peer, why, sizeof why);
+        log_info(s->id, "s2s: certificate of %s: %s", s->peer ? s->peer : conn_peer(s->conn),
+                 s->cert_valid ? "valid" : why);
+        if (s->cert_valid && s->local) {
+            tern_xml *mechs = xml_add_child(features, "mechanisms", NS_SASL);
+            tern_xml *m = xml_add_child(mechs, "mechanism", NS_SASL);
+            xml_add_text(m, "EXTERNAL", 8);
+        }
+    }
+    if (s->tls && server.cfg->s2s_dialback) {
         tern_xml *db = xml_add_child(features, "dialback", NS_DIALBACK_FEATURE);
         xml_add_child(db, "errors", NS_DIALBACK_FEATURE);
     }
@@ -280,11 +376,13 @@ static void on_stanza(void *ctx, tern_xml *x)
             conn_write(s->conn, "<proceed xmlns='" NS_TLS "'/>", 16 + strlen(NS_TLS) + 3);
             stream_parser_reset(s->parser);
             s->handshaking = true;
-            if (conn_start_tls(s->conn, server.tls, NULL) != 0)
+            if (conn_start_tls_s2s(s->conn, server.tls) != 0)
                 end_stream(s);
         } else {
             stream_error(s, STREAM_ERR_POLICY_VIOLATION, "STARTTLS is required");
         }
+    } else if (xml_is(x, "auth", NS_SASL)) {
+        on_sasl_auth(s, x);
     } else if (xml_is(x, "result", NS_DIALBACK)) {
         on_db_result(s, x);
     } else if (xml_is(x, "verify", NS_DIALBACK)) {

@@ -1,14 +1,18 @@
 /* s2s_out.c — outgoing server-to-server links: one per (local domain, remote domain) pair.
  *
  * A link goes: DNS (s2s_dns.c) → TCP connect, trying each address in turn → our stream header
- * → STARTTLS (required; or direct TLS for an _xmpps-server target, XEP-0368) → stream restart →
- * Server Dialback (XEP-0220 §2.1: we send db:result with our key and wait for the peer's
- * verdict) → ready. Stanzas wait in a bounded queue until then and are written in order; when
+ * → STARTTLS (required; or direct TLS for an _xmpps-server target, XEP-0368) → the peer's
+ * certificate checked (tls_verify_peer; a peer that must have a valid one per [s2s]
+ * require_valid_certificates is dropped here) → stream restart → authentication: SASL
+ * EXTERNAL (XEP-0178) when the peer offers it, i.e. when it trusts our certificate, then a
+ * stream restart; otherwise, or when EXTERNAL fails, Server Dialback (XEP-0220 §2.1: we send
+ * db:result with our key and wait for the peer's verdict) → ready. Stanzas wait in a bounded queue until then and are written in order; when
  * the link fails they bounce to their senders with remote-server-not-found (no address, refused,
  * closed, refused by dialback) or remote-server-timeout (not ready in S2S_HANDSHAKE_SECONDS).
  * The link also carries db:verify requests for incoming streams (s2s_in.c) as soon as its own
  * stream is up, since dialback allows them before the link itself is authenticated. */
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +35,7 @@ typedef enum out_state {
     OUT_RESOLVING,
     OUT_CONNECTING,
     OUT_STREAM,    /* header sent; waiting for the peer's header and features */
+    OUT_SASL,      /* TLS up, SASL EXTERNAL sent: waiting for success or failure */
     OUT_AUTH,      /* TLS up, db:result sent: waiting for the verdict */
     OUT_READY,
     OUT_CLOSING,   /* our close is being flushed; no longer findable */
@@ -55,6 +60,8 @@ typedef struct s2s_out {
     conn *conn;
     stream_parser *parser;
     bool tls, handshaking;
+    bool sasl_done;              /* SASL EXTERNAL succeeded: the restarted stream is ready */
+    bool sasl_failed;            /* the peer refused it: dialback instead */
     char *stream_id;             /* the id of the peer's header */
     tern_xml **queue;
     size_t n_queue;
@@ -230,11 +237,12 @@ static void send_verifies(s2s_out *l)
     conn_flush(l->conn);
 }
 
-static void become_ready(s2s_out *l)
+static void become_ready(s2s_out *l, const char *how)
 {
-    log_info(l->id, "s2s: link %s -> %s is authenticated (dialback); sending %zu queued", l->local,
-             l->remote, l->n_queue);
+    log_info(l->id, "s2s: link %s -> %s is authenticated (%s); sending %zu queued", l->local,
+             l->remote, how, l->n_queue);
     l->state = OUT_READY;
+    send_verifies(l);
     for (size_t i = 0; i < l->n_queue; i++) {
         write_element(l, l->queue[i]);
         xml_unref(l->queue[i]);
@@ -262,6 +270,21 @@ static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
     l->stream_id = xstrdup(id ? id : "");
 }
 
+static void start_dialback(s2s_out *l);
+static void open_stream(s2s_out *l);
+
+static bool offers_external(const tern_xml *features)
+{
+    const tern_xml *mechs = xml_child(features, "mechanisms", NS_SASL);
+    for (const tern_xml *m = mechs ? xml_first_element(mechs) : NULL; m;
+         m = xml_next_element(m)) {
+        const char *name = xml_is(m, "mechanism", NS_SASL) ? xml_text(m) : NULL;
+        if (name && !strcmp(name, "EXTERNAL"))
+            return true;
+    }
+    return false;
+}
+
 static void on_features(s2s_out *l, const tern_xml *features)
 {
     if (!l->tls) {
@@ -273,6 +296,30 @@ static void on_features(s2s_out *l, const tern_xml *features)
         conn_write(l->conn, "<starttls xmlns='" NS_TLS "'/>", 17 + strlen(NS_TLS) + 3);
         return;
     }
+    if (l->sasl_done) {
+        become_ready(l, "SASL EXTERNAL");
+        return;
+    }
+    if (!l->sasl_failed && offers_external(features)) {
+        /* XEP-0178 §2: the peer offers EXTERNAL only when our certificate is good for it; the
+         * authorization identity is our domain. */
+        gnutls_datum_t in = { (unsigned char *)l->local, (unsigned)strlen(l->local) }, b64;
+        if (gnutls_base64_encode2(&in, &b64) < 0)
+            abort();
+        tern_buf *out = conn_outbuf(l->conn);
+        buf_append_str(out, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>");
+        buf_append(out, (const char *)b64.data, b64.size);
+        buf_append_str(out, "</auth>");
+        conn_flush(l->conn);
+        gnutls_free(b64.data);
+        l->state = OUT_SASL;
+        return;
+    }
+    start_dialback(l);
+}
+
+static void start_dialback(s2s_out *l)
+{
     if (!*l->stream_id) {
         s2s_write_stream_error(l->conn, STREAM_ERR_INVALID_XML, "no stream id");
         link_fail(l, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the peer's stream has no id");
@@ -295,7 +342,7 @@ static void on_dialback_result(s2s_out *l, const tern_xml *x)
 {
     const char *type = xml_attr(x, "type");
     if (l->state == OUT_AUTH && type && !strcmp(type, "valid")) {
-        become_ready(l);
+        become_ready(l, "dialback");
         return;
     }
     if (type && (!strcmp(type, "invalid") || !strcmp(type, "error"))) {
@@ -338,6 +385,17 @@ static void on_stanza(void *ctx, tern_xml *x)
             link_fail(l, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "cannot start TLS");
     } else if (xml_is(x, "failure", NS_TLS)) {
         link_fail(l, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the peer refused STARTTLS");
+    } else if (xml_is(x, "success", NS_SASL) && l->state == OUT_SASL) {
+        /* RFC 6120 §6.4.6: a new stream, on which the peer's features end the setup. */
+        l->sasl_done = true;
+        stream_parser_reset(l->parser);
+        open_stream(l);
+    } else if (xml_is(x, "failure", NS_SASL) && l->state == OUT_SASL) {
+        const tern_xml *cond = xml_first_element(x);
+        log_info(l->id, "s2s: %s refused SASL EXTERNAL (%s); trying dialback", l->remote,
+                 cond ? xml_name(cond) : "?");
+        l->sasl_failed = true;
+        start_dialback(l);
     } else if (xml_is(x, "result", NS_DIALBACK)) {
         on_dialback_result(l, x);
     } else if (xml_is(x, "verify", NS_DIALBACK)) {
@@ -404,6 +462,20 @@ static void on_tls_ready(void *ctx)
     s2s_out *l = ctx;
     l->handshaking = false;
     l->tls = true;
+    /* RFC 7590 §3.2: the certificate must name the domain we meant to reach. */
+    char why[256];
+    bool valid = tls_verify_peer(conn_tls_session(l->conn), l->remote, why, sizeof why) == 0;
+    if (valid) {
+        log_info(l->id, "s2s: %s presented a valid certificate", l->remote);
+    } else if (config_s2s_requires_certificate(server.cfg, l->remote)) {
+        char *text = xasprintf("the certificate of %s is not valid: %s", l->remote, why);
+        link_fail(l, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, text);
+        free(text);
+        return;
+    } else {
+        log_info(l->id, "s2s: the certificate of %s is not valid (%s); dialback may still "
+                 "authenticate the link", l->remote, why);
+    }
     open_stream(l);
 }
 
