@@ -1,5 +1,7 @@
 #!/usr/bin/python3
 """tests/run.py BUILDDIR — the whole test suite, as `make check` runs it.
+   tests/run.py --interop BUILDDIR — only the interop tests (tests/interop: real ejabberd),
+   as `make interop` runs them.
 
 Runs every C unit test program (Check) and then the integration tests (pytest, driving the real
 ternd over real sockets), counts individual test cases, and ends with the line
@@ -52,8 +54,9 @@ def run_unit_tests(build):
     return passed, failed
 
 
-def run_integration_tests(build, srcdir):
-    tests = os.path.join(srcdir, "tests", "integration")
+def run_integration_tests(build, srcdir, folder="integration"):
+    """pytest on tests/<folder>; returns (passed, failed)."""
+    tests = os.path.join(srcdir, "tests", folder)
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "junit.xml")
         env = dict(os.environ, TERN_BUILD=build, PYTHONDONTWRITEBYTECODE="1")
@@ -63,10 +66,10 @@ def run_integration_tests(build, srcdir):
             proc = subprocess.run(cmd, env=env, timeout=INTEGRATION_TIMEOUT, cwd=srcdir)
             rc = proc.returncode
         except subprocess.TimeoutExpired:
-            print(f"integration tests timed out after {INTEGRATION_TIMEOUT}s")
+            print(f"{folder} tests timed out after {INTEGRATION_TIMEOUT}s")
             return 0, 1
         if not os.path.exists(report):
-            print(f"integration tests produced no report (pytest exit {rc})")
+            print(f"{folder} tests produced no report (pytest exit {rc})")
             return 0, 1
         root = ET.parse(report).getroot()
         suites = [root] if root.tag == "testsuite" else list(root)
@@ -92,8 +95,16 @@ def run_fuzz_smoke(build, seconds):
 
 
 def main():
-    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".")
+    args = sys.argv[1:]
+    interop = "--interop" in args
+    args = [a for a in args if a != "--interop"]
+    build = os.path.abspath(args[0] if args else ".")
     srcdir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if interop:
+        passed, failed = run_integration_tests(build, srcdir, "interop")
+        print(f"interop: {passed} passed, {failed} failed")
+        print(f"{passed} passed, {failed} failed")
+        sys.exit(1 if failed or passed == 0 else 0)
     up, uf = run_unit_tests(build)
     ip, if_ = run_integration_tests(build, srcdir)
     fp = ff = 0

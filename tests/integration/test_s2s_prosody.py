@@ -1,11 +1,9 @@
 """Federation with a real Prosody (Debian's `prosody`): alice@tern.test and bob@prosody.test.
 
 Prosody resolves domains with its own DNS client, which reads /etc/resolv.conf and asks port
-53. So the whole scenario runs in a network namespace the test creates: its own loopback, a
-test dnsmasq on 127.0.0.1:53 there, /etc/netns/<name>/resolv.conf pointing at it (bind-mounted
-over /etc/resolv.conf by `ip netns exec`, which starts Prosody). The test process itself joins
-the namespace (setns on its own thread) while the module's tests run, so ternd, dnsmasq and the
-slixmpp clients live there too, and leaves it at the end.
+53. So the whole scenario runs in a network namespace with a test dnsmasq (s2s_interop.py):
+Prosody is started there by `ip netns exec`, ternd and the slixmpp clients by the test process,
+which joins the namespace while the module's tests run.
 
   tern.test     ternd on 127.0.0.1 (s2s 5269 via an SRV record), [tls] ca_file = the test CA
   prosody.test  Prosody on 127.0.0.2 (c2s 5222, s2s 5269; no SRV record: the A fallback)
@@ -17,7 +15,6 @@ tern's link to Prosody falls back to Server Dialback.
 Checks what users see: messages both ways, presence subscription both ways, and a message to
 bob while he is offline, kept by Prosody (mod_offline) and delivered when he logs in."""
 import asyncio
-import ctypes
 import os
 import shutil
 import signal
@@ -27,12 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from s2s_interop import DNSMASQ, Dnsmasq, NetNS, connect_peer_user, next_event
 from tern_harness import TernServer, connect, disconnect, make_client, make_pki, run
 
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
 PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-IP = shutil.which("ip") or "/usr/sbin/ip"
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(PROSODY), reason="prosody is not installed"),
@@ -44,51 +40,6 @@ ALICE = ("alice@tern.test", "alice-secret")
 BOB = ("bob@prosody.test", "bob-secret")
 PROSODY_ADDR = "127.0.0.2"
 MODULES = "disco ping roster presence offline s2s"
-CLONE_NEWNET = 0x40000000
-
-
-class NetNS:
-    """A network namespace with loopback up and its own resolv.conf; enter() moves this thread
-    (and so every process and thread it starts afterwards) into it."""
-
-    def __init__(self, name):
-        self.name = name
-        self.etc = Path("/etc/netns") / name
-        subprocess.run([IP, "netns", "add", name], check=True, capture_output=True, timeout=10)
-        subprocess.run([IP, "netns", "exec", name, IP, "link", "set", "lo", "up"], check=True,
-                       capture_output=True, timeout=10)
-        self.etc.mkdir(parents=True, exist_ok=True)
-        (self.etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.home = None
-
-    def _setns(self, path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if self.libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns {path}")
-        finally:
-            os.close(fd)
-
-    def enter(self):
-        self.home = os.open("/proc/self/task/%d/ns/net" % __import__("threading").get_native_id(),
-                            os.O_RDONLY)
-        self._setns(f"/var/run/netns/{self.name}")
-
-    def leave(self):
-        if self.home is not None:
-            if self.libc.setns(self.home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-            os.close(self.home)
-            self.home = None
-
-    def exec_args(self, *args):
-        return [IP, "netns", "exec", self.name, *args]
-
-    def delete(self):
-        self.leave()
-        subprocess.run([IP, "netns", "del", self.name], capture_output=True, timeout=10)
-        shutil.rmtree(self.etc, ignore_errors=True)
 
 
 class Prosody:
@@ -177,18 +128,7 @@ class Scenario:
             self.netns.enter()
             self.pki = folder / "pki"
             make_pki(self.pki, hosts=("tern.test", "prosody.test"))
-            self.dns_log = folder / "dnsmasq.log"
-            self.dns = subprocess.Popen(
-                [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
-                 "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.1", "--port=53",
-                 "--local=/test/", "--user=root", "--log-queries",
-                 f"--log-facility={self.dns_log}",
-                 "--srv-host=_xmpp-server._tcp.tern.test,xmpp.tern.test,5269,0,5",
-                 "--host-record=xmpp.tern.test,127.0.0.1",
-                 "--host-record=tern.test,127.0.0.1",
-                 f"--host-record=prosody.test,{PROSODY_ADDR}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            self._wait_dns()
+            self.dns = Dnsmasq(folder / "dnsmasq.log", {"prosody.test": PROSODY_ADDR})
             self.tern = TernServer(folder / "tern", self.pki, hosts=("tern.test",),
                                    modules=MODULES,
                                    extra_config="dns_servers = 127.0.0.1:53\n"
@@ -208,20 +148,6 @@ class Scenario:
             self.close(check=False)
             raise
 
-    def _wait_dns(self):
-        import socket
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.dns.poll() is not None:
-                raise AssertionError(f"dnsmasq exited: {self.dns.stderr.read()!r}")
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                try:
-                    s.bind(("127.0.0.1", 53))
-                except OSError:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("dnsmasq did not start")
-
     def close(self, check=True):
         try:
             if self.prosody:
@@ -234,8 +160,7 @@ class Scenario:
                     self.tern.proc.wait(5)
         finally:
             if self.dns:
-                self.dns.terminate()
-                self.dns.wait(5)
+                self.dns.stop()
             self.netns.delete()
 
 
@@ -244,23 +169,6 @@ def sc(tmp_path_factory):
     s = Scenario(tmp_path_factory.mktemp("s2s-prosody"))
     yield s
     s.close()
-
-
-def next_event(client, name, timeout=15, predicate=lambda x: True):
-    loop = asyncio.get_running_loop()
-    fut = loop.create_future()
-
-    def handler(stanza):
-        if not fut.done() and predicate(stanza):
-            fut.set_result(stanza)
-    client.add_event_handler(name, handler)
-
-    async def wait():
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        finally:
-            client.del_event_handler(name, handler)
-    return asyncio.ensure_future(wait())
 
 
 def alice_client(sc):
@@ -272,23 +180,7 @@ def bob_client(sc, resource="laptop"):
 
 
 async def connect_bob(bob, presence=True, timeout=15):
-    loop = asyncio.get_running_loop()
-    started = loop.create_future()
-
-    def on_start(_):
-        if presence:
-            bob.send_presence()
-        if not started.done():
-            started.set_result(True)
-
-    def on_fail(_):
-        if not started.done():
-            started.set_exception(AssertionError("authentication to prosody failed"))
-    bob.add_event_handler("session_start", on_start)
-    bob.add_event_handler("failed_all_auth", on_fail)
-    bob.connect((PROSODY_ADDR, 5222))
-    await asyncio.wait_for(started, timeout)
-    return bob
+    return await connect_peer_user(bob, (PROSODY_ADDR, 5222), presence, timeout)
 
 
 def diagnose(sc):
