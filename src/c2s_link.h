@@ -21,9 +21,9 @@
  *     `encrypted` reports it). The link passes the client's <open/> as the header with
  *     default_ns "jabber:client", since RFC 7395 has no stream-level default namespace.
  *   BOSH (XEP-0124/0206, c2s_bosh.c): output is queued and flushed as the children of <body/>
- *     responses to held requests; `open` records the header fields for the session-creation response
- *     (authid = id, from, ver, xmpp:version) rather than writing anything; `restart` answers
- *     the client's xmpp:restart request (whose <body/> the link passes as the header);
+ *     responses to held requests; `open` records the header fields for the session-creation
+ *     response (authid = id, from, ver, xmpp:version) rather than writing anything; `restart`
+ *     answers the client's xmpp:restart request (whose <body/> the link passes as the header);
  *     `close` and a stream error become <body type='terminate'/> (the error as
  *     condition='remote-stream-error' with the <stream:error/> inside); `pause_reading` holds
  *     back incoming bodies; `start_tls` is NULL.
