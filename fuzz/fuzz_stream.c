@@ -4,7 +4,8 @@
  * explores chunk boundaries. Every stanza the parser emits is serialized, parsed again on a
  * second stream and serialized again: the two serializations must be equal (the serializer
  * writes only well-formed XML that means the same tree), otherwise we abort so the fuzzer
- * reports the input. A stanza named <proceed/> restarts the stream from its callback.
+ * reports the input. A stanza named <proceed/> restarts the stream from its callback. The
+ * input also goes through stream_parse_element() (one WebSocket message), with the same check.
  *
  * Build: clang -g -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_stream.c src/stream.c \
  *        src/xml.c src/error.c $(pkg-config --cflags --libs expat) -o fuzz_stream */
@@ -110,5 +111,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (stream_parser_feed(f.p, rest, split) == 0)
         stream_parser_feed(f.p, rest + split, len - split);
     stream_parser_free(f.p);
+    /* The same bytes as one WebSocket message (RFC 7395): one element or an error, never both,
+     * and an element must survive the round trip too. */
+    tern_xml *element = NULL;
+    tern_stream_error cond;
+    const char *text = NULL;
+    int rc = stream_parse_element(rest, len, NS_CLIENT, FUZZ_MAX_STANZA, FUZZ_MAX_DEPTH,
+                                  &element, &cond, &text);
+    if ((rc == 0) == (text != NULL) || (rc != 0 && element))
+        abort();
+    if (element) {
+        check_round_trip(element);
+        xml_unref(element);
+    }
     return 0;
 }

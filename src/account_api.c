@@ -45,10 +45,17 @@ account_result tern_account_delete(tern_host *host, const char *node)
     char *bare = bare_of(host, node);
     if (!bare)
         return ACCOUNT_NOT_FOUND;
+    if (!account_exists(server.storage, bare)) {
+        free(bare);
+        return ACCOUNT_NOT_FOUND;
+    }
+    /* Sessions end first (their unavailable presence goes out while the roster still says to
+     * whom), then modules act on the data that is about to go, then everything goes. */
+    tern_host_each_session(host, bare, close_with_not_authorized, "account deleted");
+    hooks_run_account(host, "account/deleting", bare);
     account_result r = account_delete(server.storage, bare);
     if (r == ACCOUNT_OK) {
         log_info(0, "account %s deleted", bare);
-        tern_host_each_session(host, bare, close_with_not_authorized, "account deleted");
         hooks_run_account(host, "account/deleted", bare);
     }
     free(bare);

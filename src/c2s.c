@@ -1,5 +1,5 @@
 /* c2s.c — client streams (RFC 6120 §4–§7): the negotiation of one client stream, whatever
- * carries it. One struct c2s per client link (c2s_link.h: TCP today, WebSocket and BOSH later).
+ * carries it. One struct c2s per client link (c2s_link.h: TCP, WebSocket, BOSH).
  *
  * Life of a stream: [direct TLS handshake] → header → features → STARTTLS → restart → header →
  * SASL → restart → header → bind → stanzas. Each restart makes the link expect a new header;

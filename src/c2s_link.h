@@ -1,6 +1,6 @@
 /* c2s_link.h — what a client stream is carried over: the boundary between the negotiation
  * (c2s.c: header checks, features, STARTTLS, SASL, registration, bind, the session) and the
- * framing and transport of the bytes (c2s_tcp.c, c2s_bosh.c; WebSocket later).
+ * framing and transport of the bytes (c2s_tcp.c, c2s_websocket.c and c2s_bosh.c).
  *
  * Why a boundary: RFC 7395 and XEP-0206 carry the very same XMPP negotiation as RFC 6120 over
  * other framings, and users expect SASL, bind and routing to behave identically on each. So

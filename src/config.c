@@ -60,6 +60,7 @@ typedef enum value_kind {
     V_ADDRS,       /* list of listen addresses */
     V_MODULES,     /* list of module names */
     V_ORIGINS,     /* list of web origins (CORS), or "*" */
+    V_DOMAINS,     /* list of domains, prepared */
 } value_kind;
 
 /* Lists may continue on indented lines (inih's multi-line values, as in Python's
@@ -67,7 +68,7 @@ typedef enum value_kind {
 static bool kind_is_list(value_kind kind)
 {
     return kind == V_ADMINS || kind == V_DNS || kind == V_ADDRS || kind == V_MODULES ||
-           kind == V_ORIGINS;
+           kind == V_ORIGINS || kind == V_DOMAINS;
 }
 
 typedef enum key_id {
@@ -76,7 +77,8 @@ typedef enum key_id {
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT,
-    K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE,
+    K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
+    K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS,
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
     K_HTTP_MAX_BODY_SIZE,
     K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
@@ -118,6 +120,12 @@ static const key_spec keys[K_COUNT] = {
     [K_S2S_DIALBACK] = { SEC_S2S, "dialback", V_BOOL, C(s2s_dialback), 0, 0 },
     [K_S2S_MAX_STANZA_SIZE] = { SEC_S2S, "max_stanza_size", V_SIZE, C(s2s_max_stanza_size),
                                 1024, 16777216 },
+    [K_S2S_REQUIRE_VALID_CERTS] = { SEC_S2S, "require_valid_certificates", V_BOOL,
+                                    C(s2s_require_valid_certificates), 0, 0 },
+    [K_S2S_SECURE_DOMAINS] = { SEC_S2S, "secure_domains", V_DOMAINS, C(s2s_secure_domains),
+                               0, 0 },
+    [K_S2S_INSECURE_DOMAINS] = { SEC_S2S, "insecure_domains", V_DOMAINS,
+                                 C(s2s_insecure_domains), 0, 0 },
     [K_HTTP_LISTEN] = { SEC_HTTP, "listen", V_ADDRS, C(http_listen), 0, 0 },
     [K_HTTP_TLS_LISTEN] = { SEC_HTTP, "tls_listen", V_ADDRS, C(http_tls_listen), 0, 0 },
     [K_HTTP_STATIC_DIR] = { SEC_HTTP, "static_dir", V_PATH_OPT, C(http_static_dir), 0, 0 },
@@ -257,6 +265,17 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
         if (!strings_contain(field, word))
             strings_add(field, word);
         return 0;
+    case V_DOMAINS: {
+        char *domain = NULL;
+        if (jid_prep_domain(word, &domain) != 0) {
+            fail(st, line, "invalid domain '%s' in %s", word, k->name);
+            return -1;
+        }
+        if (!strings_contain(field, domain))
+            strings_add(field, domain);
+        free(domain);
+        return 0;
+    }
     default:
         abort(); /* only list kinds come here */
     }
@@ -597,6 +616,12 @@ static void finish_config(parse_state *st)
         fail(st, st->seen[K_TLS_CERT], "[tls] has cert but no key");
     else if (cfg->tls_key && !cfg->tls_cert)
         fail(st, st->seen[K_TLS_KEY], "[tls] has key but no cert");
+    for (size_t i = 0; i < cfg->s2s_secure_domains.n; i++)
+        if (strings_contain(&cfg->s2s_insecure_domains, cfg->s2s_secure_domains.items[i])) {
+            fail(st, st->seen[K_S2S_INSECURE_DOMAINS], "domain '%s' is in both secure_domains "
+                 "and insecure_domains", cfg->s2s_secure_domains.items[i]);
+            break;
+        }
     if (cfg->n_hosts == 0)
         fail(st, 0, "no [host NAME] section: at least one host is required");
 }
@@ -682,6 +707,8 @@ void config_free(config *cfg)
         free(lists[i]->items);
     free(cfg->http_static_dir);
     strings_free(&cfg->http_cors_origins);
+    strings_free(&cfg->s2s_secure_domains);
+    strings_free(&cfg->s2s_insecure_domains);
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         free(cfg->hosts[i].name);
         strings_free(&cfg->hosts[i].modules);
@@ -703,4 +730,13 @@ const config_host *config_find_host(const config *cfg, const char *domain)
 bool config_is_admin(const config *cfg, const char *bare_jid)
 {
     return strings_contain(&cfg->admins, bare_jid);
+}
+
+bool config_s2s_requires_certificate(const config *cfg, const char *domain)
+{
+    if (strings_contain(&cfg->s2s_secure_domains, domain))
+        return true;
+    if (strings_contain(&cfg->s2s_insecure_domains, domain))
+        return false;
+    return cfg->s2s_require_valid_certificates;
 }

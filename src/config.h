@@ -64,6 +64,13 @@ typedef struct config {
     config_addr_list s2s_listen;
     bool s2s_dialback;                /* default yes */
     size_t s2s_max_stanza_size;       /* default 524288 */
+    /* Peers must authenticate with a certificate valid for their domain (PKIX against [tls]
+     * ca_file, RFC 6125 names); dialback alone is not enough. Default no. The lists are the
+     * exceptions: secure_domains always need one, insecure_domains never (prepared domains,
+     * a domain in at most one of them). */
+    bool s2s_require_valid_certificates;
+    config_strings s2s_secure_domains;
+    config_strings s2s_insecure_domains;
 
     /* [http] */
     config_addr_list http_listen;
@@ -82,6 +89,9 @@ config *config_load(const char *path, char *err, size_t err_len);
 void config_free(config *cfg);
 const config_host *config_find_host(const config *cfg, const char *domain);
 bool config_is_admin(const config *cfg, const char *bare_jid);
+/* Whether the peer `domain` (prepared) must present a valid certificate ([s2s]
+ * require_valid_certificates with its secure_domains / insecure_domains exceptions). */
+bool config_s2s_requires_certificate(const config *cfg, const char *domain);
 
 /* Parses "127.0.0.1:5222", "[::1]:5222", "*:5222" (all IPv4) into out; -1 if invalid. */
 int config_parse_addr(const char *text, config_addr *out);

@@ -156,6 +156,13 @@ conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ct
     return c;
 }
 
+void conn_set_owner(conn *c, const conn_handlers *h, void *ctx, uint64_t id)
+{
+    c->h = h;
+    c->ctx = ctx;
+    c->id = id;
+}
+
 static void release(conn *c)
 {
     event_free(c->ev_read);
@@ -261,11 +268,9 @@ static void begin_tls(conn *c)
     do_handshake(c);
 }
 
-int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
+static int start_tls(conn *c, tls_ctx *t, gnutls_session_t session)
 {
-    if (c->tls)
-        return -1;
-    c->tls = tls_session_new(t, c->fd, alpn);
+    c->tls = session;
     if (!c->tls)
         return -1;
     tls_ctx_ref(t);
@@ -275,6 +280,27 @@ int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
     else
         begin_tls(c);
     return 0;
+}
+
+int conn_start_tls(conn *c, tls_ctx *t, const char *alpn)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_session_new(t, c->fd, alpn));
+}
+
+int conn_start_tls_s2s(conn *c, tls_ctx *t)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_s2s_session_new(t, c->fd));
+}
+
+int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn)
+{
+    if (c->tls)
+        return -1;
+    return start_tls(c, t, tls_client_session_new(t, c->fd, server_name, alpn));
 }
 
 bool conn_is_tls(const conn *c) { return c->state == CONN_TLS; }

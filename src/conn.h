@@ -27,10 +27,18 @@ typedef struct conn_handlers {
 
 conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id);
 void conn_free(conn *c); /* closes the socket at once; no callback follows */
+/* Hands the conn to a new owner (an HTTP connection upgraded to WebSocket): later callbacks go
+ * to `h` and `ctx`, and logs carry `id`. */
+void conn_set_owner(conn *c, const conn_handlers *h, void *ctx, uint64_t id);
 
 /* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
  * output is flushed in plaintext first). */
 int conn_start_tls(conn *c, tls_ctx *t, const char *alpn);
+/* The same for an incoming server-to-server stream: asks for the peer's certificate. */
+int conn_start_tls_s2s(conn *c, tls_ctx *t);
+/* The same as the client of the handshake, for outgoing server-to-server streams (SNI
+ * server_name). */
+int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn);
 bool conn_is_tls(const conn *c);
 gnutls_session_t conn_tls_session(const conn *c); /* NULL without TLS */
 

@@ -223,6 +223,38 @@ void tern_http_on_gone(tern_http_request *req,
     req->gone_data = data;
 }
 
+/* ---- protocol upgrade (WebSocket) ---- */
+
+const http_message *http_request_message(const tern_http_request *req) { return req->msg; }
+
+conn *http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest)
+{
+    http_conn *hc = req->hc;
+    if (!req->in_handler || req->answered || hc->closing || !hc->conn)
+        return NULL;
+    http_write_head(conn_outbuf(hc->conn), 101, req->msg->minor, false, time(NULL), NULL, 0,
+                    fields);
+    conn_flush(hc->conn);
+    log_debug(hc->id, "http %s %s -> 101 (switching protocols)", req->msg->method,
+              req->msg->target);
+    /* A client may send its first frames right behind the request, before our 101. */
+    if (hc->in.len > hc->in_off)
+        buf_append(rest, hc->in.data + hc->in_off, hc->in.len - hc->in_off);
+    hc->in_off = hc->in.len;
+    conn *c = hc->conn;
+    hc->conn = NULL;
+    if (hc->paused)
+        conn_pause_reading(c, false);
+    /* The request is over and the connection no longer ours: once the handler and
+     * process_input() have returned, the http_conn goes (destroy() skips a NULL conn). */
+    req->answered = true;
+    hc->current = NULL;
+    hc->closing = true;
+    hc->destroy_pending = true;
+    evtimer_del(hc->timer);
+    return c;
+}
+
 /* ---- routing ---- */
 
 /* The host part of an authority ("Example.org:5280" → "example.org"), lowercased. */

@@ -11,6 +11,7 @@
 
 #include "c2s.h"
 #include "http.h"
+#include "s2s.h"
 #include "tern/log.h"
 #include "util.h"
 
@@ -40,6 +41,9 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
         break;
     case LISTEN_HTTPS:
         http_accept(fd, true);
+        break;
+    case LISTEN_S2S:
+        s2s_accept(fd);
         break;
     }
 }
@@ -77,6 +81,7 @@ int listen_add(listener **list, struct event_base *base, const config_addr_list 
         static const char *const labels[] = {
             [LISTEN_C2S] = "c2s, STARTTLS", [LISTEN_C2S_DIRECT] = "c2s, direct TLS",
             [LISTEN_HTTP] = "HTTP", [LISTEN_HTTPS] = "HTTPS",
+            [LISTEN_S2S] = "s2s, STARTTLS",
         };
         log_info(0, "listening on %s (%s)", a->text, labels[kind]);
     }

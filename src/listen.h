@@ -11,6 +11,7 @@ typedef enum listen_kind {
     LISTEN_C2S_DIRECT,   /* client streams, direct TLS (XEP-0368) */
     LISTEN_HTTP,         /* HTTP/1.1 (http.h) */
     LISTEN_HTTPS,        /* HTTP/1.1 over TLS */
+    LISTEN_S2S,          /* server-to-server streams, STARTTLS (s2s.h) */
 } listen_kind;
 
 typedef struct listener listener;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "module.h"
 #include "pidfile.h"
+#include "s2s.h"
 #include "server.h"
 #include "storage_env.h"
 #include "tern/module.h"
@@ -143,13 +144,14 @@ static int start_listeners(char *err, size_t err_len)
         listen_add(&server.listeners, server.base, &cfg->http_tls_listen, LISTEN_HTTPS, err,
                    err_len) != 0)
         return -1;
-    /* More workers and federation are separate work; say so rather than
+    if (listen_add(&server.listeners, server.base, &cfg->s2s_listen, LISTEN_S2S, err,
+                   err_len) != 0)
+        return -1;
+    /* More workers are separate work; say so rather than
      * ignore the keys. */
     if (cfg->workers != 1)
         log_info(0, "workers = %s: running one event loop; more workers are not built yet",
                  cfg->workers ? "N" : "auto");
-    if (cfg->s2s_listen.n)
-        log_warn(0, "[s2s] listen is set, but server-to-server support is not built yet");
     return 0;
 }
 
@@ -198,6 +200,7 @@ static void shutdown_server(int pid_fd)
     listen_free_all(server.listeners);
     c2s_free_all();
     http_free_all(); /* before the modules unload: they hear about requests they hold */
+    s2s_free_all();
     conn_close_lingering();
     register_release();
     for (size_t i = 0; i < server.n_hosts; i++)

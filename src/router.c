@@ -158,7 +158,9 @@ static const tern_xml *iq_payload(const tern_xml *iq)
 static bool run_hooks(const tern_stanza_event *ev, dest_class dest, const char *kind)
 {
     char event[600];
-    if (is_request(ev->stanza)) {
+    /* Remote destinations are one event per kind ("iq-get/remote"): the s2s module carries
+     * every payload alike. */
+    if (is_request(ev->stanza) && dest != DEST_REMOTE) {
         const tern_xml *p = iq_payload(ev->stanza);
         snprintf(event, sizeof event, "%s/%s/%s:%s", kind, dest_names[dest], xml_ns(p),
                  xml_name(p));

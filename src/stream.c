@@ -499,3 +499,95 @@ int stream_parser_feed(stream_parser *p, const char *data, size_t len)
     p->in_feed = false;
     return p->failed ? -1 : 0;
 }
+
+/* ---- one standalone element ---------------------------------------------------------------- */
+
+/* The element goes through a whole stream: a synthetic header, the input, and a synthetic end
+ * tag. The end tag proves the element complete (an unfinished one makes it mismatched); the
+ * input may not end the synthetic stream itself, nor hold a second element. */
+typedef struct element_parse {
+    tern_xml *element;  /* the first element */
+    unsigned elements;
+    bool in_end_tag;    /* feeding our synthetic end tag */
+    bool ended_early;   /* the input itself closed the stream */
+    bool failed;
+    tern_stream_error cond;
+    const char *text;
+} element_parse;
+
+static void element_on_open(void *ctx, const tern_xml *header, const char *default_ns)
+{
+    (void)ctx;
+    (void)header;
+    (void)default_ns;
+}
+
+static void element_on_stanza(void *ctx, tern_xml *x)
+{
+    element_parse *e = ctx;
+    if (e->elements++ == 0)
+        e->element = x;
+    else
+        xml_unref(x);
+}
+
+static void element_on_close(void *ctx)
+{
+    element_parse *e = ctx;
+    if (!e->in_end_tag)
+        e->ended_early = true;
+}
+
+static void element_on_error(void *ctx, tern_stream_error cond, const char *text)
+{
+    element_parse *e = ctx;
+    e->failed = true;
+    e->cond = cond;
+    e->text = text;
+}
+
+static const stream_parser_callbacks element_callbacks = {
+    element_on_open, element_on_stanza, element_on_close, element_on_error,
+};
+
+int stream_parse_element(const char *data, size_t len, const char *default_ns,
+                         size_t max_size, unsigned max_depth, tern_xml **out,
+                         tern_stream_error *cond, const char **text)
+{
+    static const char end_tag[] = "</stream:stream>";
+    tern_buf header;
+    buf_init(&header);
+    buf_append_str(&header, "<stream:stream xmlns='");
+    buf_append_escaped(&header, default_ns, strlen(default_ns));
+    buf_append_str(&header, "' xmlns:stream='" NS_STREAMS "'>");
+    /* The header is ours and must always fit, whatever the limit. */
+    if (max_size < header.len)
+        max_size = header.len;
+    element_parse e = { 0 };
+    stream_parser *p = stream_parser_new(&element_callbacks, &e, max_size, max_depth);
+    stream_parser_feed(p, header.data, header.len);
+    stream_parser_feed(p, data, len);
+    if (!e.failed && !e.ended_early) {
+        e.in_end_tag = true;
+        stream_parser_feed(p, end_tag, sizeof end_tag - 1);
+    }
+    stream_parser_free(p);
+    buf_free(&header);
+    *out = NULL;
+    if (e.failed) {
+        *cond = e.cond;
+        *text = e.text;
+    } else if (e.ended_early) {
+        *cond = STREAM_ERR_NOT_WELL_FORMED;
+        *text = "an end tag without its start tag";
+    } else if (e.elements > 1) {
+        *cond = STREAM_ERR_NOT_WELL_FORMED;
+        *text = "more than one element";
+    } else {
+        *out = e.element;
+        return 0;
+    }
+    if (e.element)
+        xml_unref(e.element);
+    return -1;
+}

@@ -727,6 +727,32 @@ static void api_each_contact(tern_host *host, const char *owner, bool want_to, b
 
 /* ---- stream features and loading ---- */
 
+/* An account that goes away cancels every subscription it had, as removing each contact
+ * would (RFC 6121 §2.5.2), so contacts' rosters do not keep a subscription to nobody. Runs
+ * before the account's data is deleted. */
+static void on_account_deleting(tern_host *host, const char *owner, void *data)
+{
+    (void)data;
+    roster_doc doc;
+    if (doc_load(host, owner, &doc) != 0)
+        return;
+    for (tern_xml *x = xml_first_element(doc.root); x; x = xml_next_element(x)) {
+        const char *contact = xml_attr(x, "jid");
+        if (!contact)
+            continue;
+        if (xml_is(x, "pending", NS_RECORD)) {
+            route_presence(host, "unsubscribed", owner, contact);
+        } else if (xml_is(x, "item", NS_ROSTER)) {
+            tern_subscription sub = item_sub(x);
+            if (TERN_SUB_HAS_TO(sub) || xml_attr(x, "ask"))
+                route_presence(host, "unsubscribe", owner, contact);
+            if (TERN_SUB_HAS_FROM(sub))
+                route_presence(host, "unsubscribed", owner, contact);
+        }
+    }
+    doc_free(&doc);
+}
+
 static void add_features(tern_session *session, tern_xml *features, void *data)
 {
     (void)session;
@@ -752,6 +778,7 @@ static int roster_module_load(tern_host *host, void **state, char *err, size_t e
     tern_hook_stanza(host, "presence/full", TERN_PRIORITY_DEFAULT, subscription_in, st);
     tern_hook_session(host, "session/available", deliver_pending, st);
     tern_hook_features(host, add_features, st);
+    tern_hook_account(host, "account/deleting", on_account_deleting, st);
     tern_disco_add_feature(host, NS_ROSTER);
     tern_registry_add(host, TERN_REG_DISCO_ACCOUNT_FEATURE, NS_ROSTER, NULL);
     tern_service_provide(host, TERN_SERVICE_ROSTER, &st->api);

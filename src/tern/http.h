@@ -89,6 +89,18 @@ void tern_http_respond(tern_http_request *req, int status, const char *content_t
 void tern_http_on_gone(tern_http_request *req,
                        void (*fn)(tern_http_request *req, void *data), void *data);
 
+/* ---- XMPP over WebSocket (RFC 7395) ---- */
+
+/* Serves a client stream over WebSocket on this request (call it from a GET route's handler):
+ * when the request is a WebSocket opening handshake (RFC 6455 §4.2.1) offering the "xmpp"
+ * subprotocol, from no Origin, the server's own or one allowed by [http] cors_origins, the
+ * core answers "101 Switching Protocols" and the connection becomes a client stream like a
+ * TCP client's (the same SASL, binding, routing and limits). Otherwise it answers 400, 403
+ * (Origin), 426 (WebSocket version) or 503 (the server is full or stopping). A stream may only
+ * open to a host that routes the same path. Either way the request is answered and invalid
+ * afterwards. */
+void tern_http_xmpp_websocket(tern_http_request *req);
+
 /* ---- BOSH ----
  * The BOSH connection manager (XEP-0124, XEP-0206) is part of the core (src/bosh.c), since a
  * BOSH session is a client stream like any other; the bosh module routes POST /http-bind to

@@ -12,7 +12,7 @@
  *   full   a local account's resource (to="user@example.org/res")
  *   remote another domain (the s2s module claims these)
  * iq-get and iq-set events also carry the payload: "iq-get/host/urn:xmpp:ping:ping" (namespace,
- * ':' and element name). Handlers run in descending priority; the first that returns
+ * ':' and element name), except remote ones ("iq-get/remote"). Handlers run in descending priority; the first that returns
  * TERN_HANDLED ends the chain. The core's own default behaviour (RFC 6121 §8 delivery, or a
  * service-unavailable error for an iq nobody claims) runs when every handler passed.
  *
@@ -184,8 +184,10 @@ void tern_session_send(tern_session *session, const tern_xml *stanza);
 /* ---- accounts: the same code ternctl uses ---- */
 
 /* `node` is a localpart (prepared here). Results are account_result values (tern/account.h).
- * Deleting or disabling an account ends its sessions (with <not-authorized/>); deleting fires
- * "account/deleted" so modules can drop the account's data; creating fires "account/created". */
+ * Deleting or disabling an account ends its sessions (with <not-authorized/>). Deleting fires
+ * "account/deleting" while the account's data is still there (to tell its contacts), then
+ * removes everything stored under the account, then fires "account/deleted"; creating fires
+ * "account/created". */
 account_result tern_account_create(tern_host *host, const char *node, const char *password);
 account_result tern_account_delete(tern_host *host, const char *node);
 account_result tern_account_set_password(tern_host *host, const char *node,

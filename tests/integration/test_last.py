@@ -223,8 +223,7 @@ def test_a_contact_with_a_presence_subscription_is_told(tmp_path, pki):
     try:
         bob = login(srv, "bob", "bob-secret", "b")
         probe = iq(bob, "bob@localhost", "<query xmlns='jabber:iq:roster'/>")
-        if probe.get("type") != "result":
-            pytest.skip("the roster module does not serve rosters yet")
+        assert probe.get("type") == "result", "the roster module must serve the roster"
         alice = login(srv, "alice", "alice-secret", "a")
         bob.ping_server()
         alice.ping_server()

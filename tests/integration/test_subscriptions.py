@@ -4,6 +4,7 @@ online or offline, and what each side's roster says after every step.
 
 Each test uses fresh accounts on a shared server, so tests do not see each other's state.
 """
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -449,3 +450,28 @@ def test_subscription_state_survives_a_restart(tmp_path, pki):
     finally:
         if server.proc and server.proc.poll() is None:
             server.kill9()
+
+
+def test_a_deleted_account_cancels_its_subscriptions(tmp_path, pki):
+    """An account removed while contacts subscribe to it: they see it go offline, then get
+    unsubscribe and unsubscribed, so their rosters keep no subscription to nobody."""
+    from tern_harness import TernServer
+    server = TernServer(tmp_path, pki, modules="disco ping roster presence register")
+    for user in ("alice", "bob"):
+        server.add_user(f"{user}@localhost", "secret")
+    server.start()
+    try:
+        befriend(server, "alice", "bob")
+        alice, bob = login_friends(server, "alice", "bob")
+        # Bob's stream ends right after the answer, so read it as raw bytes.
+        bob.send("<iq type='set' id='rm1'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+        assert bob.raw.stream_error() == "not-authorized"
+        assert re.search(rb"<iq[^>]*id='rm1'[^>]*type='result'|<iq[^>]*type='result'[^>]*id='rm1'",
+                         bob.raw.buffer)
+        alice.presence("bob@localhost/res", "unavailable")
+        subscription_presence(alice, "unsubscribe", "bob@localhost")
+        subscription_presence(alice, "unsubscribed", "bob@localhost")
+        assert roster_state(alice, "bob@localhost") == ("none", None, None)
+        alice.close()
+    finally:
+        server.check_clean_exit()

@@ -176,6 +176,9 @@ START_TEST(test_design_sample)
     assert_addr4(&cfg->s2s_listen.items[0], "127.0.0.1:5269", "127.0.0.1", 5269);
     ck_assert(cfg->s2s_dialback);
     ck_assert_uint_eq(cfg->s2s_max_stanza_size, 524288);
+    ck_assert(!cfg->s2s_require_valid_certificates);
+    ck_assert_uint_eq(cfg->s2s_secure_domains.n, 0);
+    ck_assert_uint_eq(cfg->s2s_insecure_domains.n, 0);
 
     ck_assert_uint_eq(cfg->http_listen.n, 1);
     assert_addr4(&cfg->http_listen.items[0], "127.0.0.1:5280", "127.0.0.1", 5280);
@@ -226,6 +229,9 @@ START_TEST(test_every_key)
         "login_timeout = 10\r\n"
         "[s2s]\r\n"
         "dialback = FALSE\r\n"
+        "require_valid_certificates = yes\r\n"
+        "insecure_domains = Old.Example, legacy.test\r\n"
+        "secure_domains = bank.test\r\n"
         "max_stanza_size = 16777216\r\n"
         "[http]\r\n"
         "listen = 127.0.0.1:5280\r\n"
@@ -265,6 +271,14 @@ START_TEST(test_every_key)
     ck_assert_uint_eq(cfg->c2s_login_timeout, 10);
     ck_assert_uint_eq(cfg->s2s_listen.n, 0);
     ck_assert(!cfg->s2s_dialback);
+    ck_assert(cfg->s2s_require_valid_certificates);
+    ck_assert_uint_eq(cfg->s2s_insecure_domains.n, 2);
+    ck_assert_str_eq(cfg->s2s_insecure_domains.items[0], "old.example");
+    ck_assert_str_eq(cfg->s2s_insecure_domains.items[1], "legacy.test");
+    ck_assert_uint_eq(cfg->s2s_secure_domains.n, 1);
+    ck_assert(config_s2s_requires_certificate(cfg, "other.test"));
+    ck_assert(!config_s2s_requires_certificate(cfg, "old.example"));
+    ck_assert(config_s2s_requires_certificate(cfg, "bank.test"));
     ck_assert_uint_eq(cfg->s2s_max_stanza_size, 16777216);
     ck_assert_uint_eq(cfg->http_tls_listen.n, 1);
     assert_addr4(&cfg->http_tls_listen.items[0], "127.0.0.1:5281", "127.0.0.1", 5281);
@@ -272,7 +286,7 @@ START_TEST(test_every_key)
     ck_assert_uint_eq(cfg->n_hosts, 2);
     const config_host *h = config_find_host(cfg, "example.org");
     ck_assert_ptr_eq(h, &cfg->hosts[0]);
-    ck_assert_int_eq(h->line, 26);
+    ck_assert_int_eq(h->line, 29);
     ck_assert_uint_eq(h->modules.n, 2);
     ck_assert_str_eq(h->modules.items[0], "ping");
     ck_assert_str_eq(h->modules.items[1], "disco");
@@ -561,6 +575,13 @@ START_TEST(test_error_numbers)
     ck_assert_str_eq(load_error("[c2s]\nmax_connections = 0\n" MINIMAL_HOST),
                      expect(2, "invalid max_connections '0' "
                                "(expected a whole number in 1..1048576)"));
+    ck_assert_str_eq(load_error("[s2s]\nrequire_valid_certificates = sometimes\n" MINIMAL_HOST),
+                     expect(2, "invalid require_valid_certificates 'sometimes' (expected yes or no)"));
+    ck_assert_str_eq(load_error("[s2s]\ninsecure_domains = ok.test bad..test\n" MINIMAL_HOST),
+                     expect(2, "invalid domain 'bad..test' in insecure_domains"));
+    ck_assert_str_eq(load_error("[s2s]\nsecure_domains = a.test\ninsecure_domains = b.test "
+                                "A.test\n" MINIMAL_HOST),
+                     expect(3, "domain 'a.test' is in both secure_domains and insecure_domains"));
 }
 END_TEST
 

@@ -1,0 +1,41 @@
+/* websocket — XMPP over WebSocket (RFC 7395) at /xmpp-websocket on the HTTP listener
+ * ([http] listen for ws://, tls_listen for wss://), advertised through XEP-0156 host-meta.
+ * Off unless a host's `modules =` line names websocket.
+ *
+ * The protocol lives in the core, like the TCP link: the handshake, the framing and the XMPP
+ * link are transport code (src/websocket_*.c, src/c2s_websocket.c), so a WebSocket client is
+ * the same kind of session as a TCP one. This module only switches it on for its host: the
+ * route, and the link in host-meta. A stream opened over WebSocket may only name a host that
+ * loads this module. */
+#include <tern/http.h>
+#include <tern/module.h>
+
+#define WEBSOCKET_PATH "/xmpp-websocket"
+
+static void serve(tern_http_request *req, void *data)
+{
+    (void)data;
+    tern_http_xmpp_websocket(req);
+}
+
+/* Shared by every host that loads the module: it holds nothing of a host's. */
+static const tern_http_route route = {
+    .path = WEBSOCKET_PATH,
+    .prefix = false,
+    .methods = "GET",
+    .handler = serve,
+    .data = NULL,
+};
+
+static int websocket_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)err;
+    (void)err_len;
+    *state = NULL;
+    tern_http_add_route(host, &route);
+    /* XEP-0156 §3: made absolute (ws:// or wss://) from the discovery request. */
+    tern_http_add_link(host, TERN_HTTP_REL_WEBSOCKET, WEBSOCKET_PATH);
+    return 0;
+}
+
+TERN_MODULE("websocket", websocket_load, NULL);

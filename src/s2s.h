@@ -1,0 +1,62 @@
+/* s2s.h — server-to-server streams (RFC 6120 with jabber:server), inside the core.
+ *
+ * Outgoing links (s2s_out.c) carry stanzas from one local domain to one remote domain: one link
+ * per (local, remote) pair, set up on demand (DNS in s2s_dns.c, TCP, STARTTLS, Server Dialback)
+ * with a bounded queue meanwhile. Incoming streams (s2s_in.c) accept a peer's stanzas once it
+ * proved, by dialback, that it speaks for the domain in their 'from'. Dialback needs both
+ * sides at once: an incoming db:result is checked by sending db:verify over an outgoing link
+ * to the claimed domain, and the answer comes back on that link; the calls below connect the
+ * two halves. Modules reach all of this through tern/s2s.h. */
+#ifndef TERN_S2S_H
+#define TERN_S2S_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "tern/error.h"
+#include "tern/xml.h"
+
+#define NS_DIALBACK         "jabber:server:dialback"        /* XEP-0220 */
+#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
+
+/* Seconds: a link must be authenticated within this, or its stanzas bounce with
+ * remote-server-timeout (incoming streams that do not authenticate are closed). */
+#define S2S_HANDSHAKE_SECONDS 15
+/* An outgoing link that carried nothing for this long is closed. */
+#define S2S_IDLE_SECONDS 300
+/* Stanzas waiting for one link to come up; beyond, new ones bounce at once. */
+#define S2S_MAX_QUEUE 1000
+
+/* s2s_out.c */
+/* Sends (or queues) a stanza from `local` (a local host) to `remote`; takes ownership. */
+void s2s_out_send(const char *local, const char *remote, tern_xml *stanza);
+/* Asks the authoritative server of `remote` whether `key` is its key for the stream `id`
+ * (XEP-0220 §2.1.2). The answer goes to s2s_in_verified(in_id, ...). */
+void s2s_out_verify(const char *local, const char *remote, const char *id, const char *key,
+                    uint64_t in_id);
+void s2s_out_free_all(void);
+
+/* s2s_in.c */
+void s2s_accept(int fd);
+/* The answer to s2s_out_verify: the incoming stream `in_id` (if it still exists) tells its
+ * peer and, when valid, accepts stanzas from `remote` to `local`. */
+void s2s_in_verified(uint64_t in_id, const char *local, const char *remote, bool valid);
+void s2s_in_free_all(void);
+
+/* s2s.c */
+/* XEP-0185: HMAC-SHA256(SHA256(secret), receiving ' ' originating ' ' stream id), in hex. */
+void s2s_dialback_key(const char *receiving, const char *originating, const char *id,
+                      char out[65]);
+/* Our stream header on a jabber:server stream with the dialback namespace declared. `id` and
+ * `to` may be NULL. */
+void s2s_write_header(conn *c, const char *from, const char *to, const char *id);
+/* <stream:error> with the condition, then </stream:stream>. */
+void s2s_write_stream_error(conn *c, tern_stream_error cond, const char *text);
+/* A stanza received in jabber:server, as the jabber:client tree the rest of tern uses (the
+ * input is consumed); NULL when it cannot be converted. */
+tern_xml *s2s_import_stanza(tern_xml *x);
+/* At exit, before modules unload. */
+void s2s_free_all(void);
+
+#endif
