@@ -1,5 +1,5 @@
 /* c2s.c — client streams (RFC 6120 §4–§7): the negotiation of one client stream, whatever
- * carries it. One struct c2s per client link (c2s_link.h: TCP, WebSocket; BOSH later).
+ * carries it. One struct c2s per client link (c2s_link.h: TCP, WebSocket, BOSH).
  *
  * Life of a stream: [direct TLS handshake] → header → features → STARTTLS → restart → header →
  * SASL → restart → header → bind → stanzas. Each restart makes the link expect a new header;
@@ -147,7 +147,7 @@ static void send_features(c2s *c)
         }
         c->plus_offered = false;
         if (tls || !server.cfg->c2s_require_tls)
-            c->plus_offered = sasl_offer(features, link_tls_session(c));
+            c->plus_offered = sasl_offer(features, tls, link_tls_session(c));
         if (register_allowed(c->host, tls))
             register_add_feature(features);
     } else {
@@ -360,8 +360,8 @@ static void handle_sasl(c2s *c, const tern_xml *x)
         const char *mech = xml_attr(x, "mechanism");
         const char *failure = "invalid-mechanism";
         if (mech)
-            c->sasl = sasl_start(mech, c->host, link_tls_session(c), c->plus_offered,
-                                 &failure);
+            c->sasl = sasl_start(mech, c->host, link_encrypted(c), link_tls_session(c),
+                                 c->plus_offered, &failure);
         if (!c->sasl) {
             send_sasl_failure(c, failure);
             return;

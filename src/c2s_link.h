@@ -1,6 +1,6 @@
 /* c2s_link.h — what a client stream is carried over: the boundary between the negotiation
  * (c2s.c: header checks, features, STARTTLS, SASL, registration, bind, the session) and the
- * framing and transport of the bytes (c2s_tcp.c and c2s_websocket.c; BOSH later).
+ * framing and transport of the bytes (c2s_tcp.c, c2s_websocket.c and c2s_bosh.c).
  *
  * Why a boundary: RFC 7395 and XEP-0206 carry the very same XMPP negotiation as RFC 6120 over
  * other framings, and users expect SASL, bind and routing to behave identically on each. So
@@ -20,10 +20,10 @@
  *     `restart` only expects a new <open/>; `start_tls` is NULL (TLS is the wss:// layer's, and
  *     `encrypted` reports it). The link passes the client's <open/> as the header with
  *     default_ns "jabber:client", since RFC 7395 has no stream-level default namespace.
- *   BOSH (XEP-0124/0206): output is queued and flushed as the children of <body/> responses
- *     to held requests; `open` records the header fields for the session-creation response
- *     (authid = id, from, ver, xmpp:version) rather than writing anything; `restart` answers
- *     the client's xmpp:restart request (whose <body/> the link passes as the header);
+ *   BOSH (XEP-0124/0206, c2s_bosh.c): output is queued and flushed as the children of <body/>
+ *     responses to held requests; `open` records the header fields for the session-creation
+ *     response (authid = id, from, ver, xmpp:version) rather than writing anything; `restart`
+ *     answers the client's xmpp:restart request (whose <body/> the link passes as the header);
  *     `close` and a stream error become <body type='terminate'/> (the error as
  *     condition='remote-stream-error' with the <stream:error/> inside); `pause_reading` holds
  *     back incoming bodies; `start_tls` is NULL.
@@ -76,8 +76,9 @@ typedef struct c2s_link {
     int (*start_tls)(void *ctx);
     /* Stop and resume delivering input (the delay after a failed authentication). */
     void (*pause_reading)(void *ctx, bool paused);
-    /* Whether the client's bytes are protected by TLS, and that TLS session (NULL without it):
-     * SASL channel binding (RFC 9266) needs it; a link over an untrusted proxy says false. */
+    /* Whether the client's bytes are protected by TLS, and that TLS session (NULL without it,
+     * or when no single one carries the stream, as over BOSH): SASL channel binding
+     * (RFC 9266) needs it; a link over an untrusted proxy says false. */
     bool (*encrypted)(void *ctx);
     gnutls_session_t (*tls_session)(void *ctx);
     /* The client's "address:port" (rate limits and logs). */

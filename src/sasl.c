@@ -61,7 +61,7 @@ static size_t collect_bindings(gnutls_session_t tls, gnutls_datum_t *data,
     return n;
 }
 
-bool sasl_offer(tern_xml *features, gnutls_session_t tls)
+bool sasl_offer(tern_xml *features, bool encrypted, gnutls_session_t tls)
 {
     gnutls_datum_t data[N_BINDINGS];
     scram_channel_binding bindings[N_BINDINGS];
@@ -69,7 +69,7 @@ bool sasl_offer(tern_xml *features, gnutls_session_t tls)
     tern_xml *mechs = xml_add_child(features, "mechanisms", NS_SASL);
     for (size_t i = 0; i < ARRAY_LEN(mechanisms); i++) {
         const mech_info *m = &mechanisms[i];
-        if ((m->plus && n == 0) || (m->kind == MECH_PLAIN && !tls))
+        if ((m->plus && n == 0) || (m->kind == MECH_PLAIN && !encrypted))
             continue; /* PLAIN only over TLS */
         tern_xml *x = xml_add_child(mechs, "mechanism", NS_SASL);
         xml_add_text(x, m->name, strlen(m->name));
@@ -104,8 +104,8 @@ static int lookup_credentials(void *ctx, const char *username, scram_hash h,
     return found;
 }
 
-sasl_exchange *sasl_start(const char *mech, tern_host *host, gnutls_session_t tls,
-                          bool plus_offered, const char **failure)
+sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
+                          gnutls_session_t tls, bool plus_offered, const char **failure)
 {
     const mech_info *m = NULL;
     for (size_t i = 0; i < ARRAY_LEN(mechanisms); i++)
@@ -115,7 +115,7 @@ sasl_exchange *sasl_start(const char *mech, tern_host *host, gnutls_session_t tl
         *failure = "invalid-mechanism";
         return NULL;
     }
-    if (m->kind == MECH_PLAIN && !tls) {
+    if (m->kind == MECH_PLAIN && !encrypted) {
         *failure = "encryption-required";
         return NULL;
     }

@@ -15,13 +15,15 @@ typedef struct sasl_exchange sasl_exchange;
 typedef enum sasl_status { SASL_CONTINUE, SASL_SUCCESS, SASL_FAILURE } sasl_status;
 
 /* Adds <mechanisms/> (and XEP-0440 <sasl-channel-binding/> when -PLUS is possible) to the
- * features. tls: the stream is encrypted (NULL otherwise). Returns whether -PLUS was offered. */
-bool sasl_offer(tern_xml *features, gnutls_session_t tls);
+ * features. encrypted: the client's bytes are protected (PLAIN needs it); tls: the TLS session
+ * to bind to, or NULL when there is none to bind to (no TLS, or a link such as BOSH whose TLS
+ * is not one channel). Returns whether -PLUS was offered. */
+bool sasl_offer(tern_xml *features, bool encrypted, gnutls_session_t tls);
 
 /* Starts an exchange for `mech`. NULL with *failure ("invalid-mechanism",
  * "encryption-required") when it cannot be used on this stream. */
-sasl_exchange *sasl_start(const char *mech, tern_host *host, gnutls_session_t tls,
-                          bool plus_offered, const char **failure);
+sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
+                          gnutls_session_t tls, bool plus_offered, const char **failure);
 /* One step with the decoded client data. CONTINUE: send *out as <challenge/>. SUCCESS: send
  * *out (may be NULL) with <success/>. FAILURE: *failure is the condition. *out is malloc'd. */
 sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, char **out,

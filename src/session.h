@@ -1,6 +1,6 @@
 /* session.h — an authenticated, bound client resource: what the router delivers to.
  *
- * A session does not know its transport: c2s (TCP), and later BOSH and WebSocket, each provide
+ * A session does not know its transport: c2s over TCP, WebSocket or BOSH provides
  * a session_transport, so everything above treats every client the same. */
 #ifndef TERN_SESSION_H
 #define TERN_SESSION_H

@@ -39,6 +39,8 @@ struct stream_parser {
     size_t max_size;
     unsigned max_depth;
     XML_Parser xp;
+    const char *root_ns, *root_name; /* the root expected (stream_parser_set_root) */
+    const char *content_ns;          /* what elements in root_ns are reported as, or NULL */
 
     unsigned depth;        /* 0: before the header; 1: in the stream; n+1: in a stanza at depth n */
     tern_xml *stanza;      /* stanza being built, or NULL */
@@ -182,14 +184,17 @@ static void set_attrs(tern_xml *node, const XML_Char **atts)
 }
 
 /* A new element named by expat's qname; parent NULL makes a new root. */
-static tern_xml *element_for(tern_xml *parent, const char *qname)
+static tern_xml *element_for(stream_parser *p, tern_xml *parent, const char *qname)
 {
     const char *uri;
     size_t uri_len;
     const char *local = split_name(qname, &uri, &uri_len);
     tern_buf ns;
     buf_init(&ns);
-    buf_append(&ns, uri, uri_len);
+    if (p->content_ns && ns_is(uri, uri_len, p->root_ns))
+        buf_append_str(&ns, p->content_ns);
+    else
+        buf_append(&ns, uri, uri_len);
     tern_xml *e = parent ? xml_add_child(parent, local, buf_cstr(&ns)) : xml_new(local, buf_cstr(&ns));
     buf_free(&ns);
     return e;
@@ -209,12 +214,15 @@ static void open_stream(stream_parser *p, const char *qname, const XML_Char **at
     const char *uri;
     size_t uri_len;
     const char *local = split_name(qname, &uri, &uri_len);
-    /* RFC 6120 §4.8.1: the root must be {http://etherx.jabber.org/streams}stream. */
-    if (!ns_is(uri, uri_len, NS_STREAMS) || strcmp(local, "stream") != 0) {
-        fail(p, STREAM_ERR_INVALID_NAMESPACE, "the root element must be <stream:stream/>");
+    /* RFC 6120 §4.8.1: the root must be {http://etherx.jabber.org/streams}stream (or what
+     * stream_parser_set_root asked for). */
+    if (!ns_is(uri, uri_len, p->root_ns) || strcmp(local, p->root_name) != 0) {
+        fail(p, STREAM_ERR_INVALID_NAMESPACE, strcmp(p->root_ns, NS_STREAMS) == 0
+                                                  ? "the root element must be <stream:stream/>"
+                                                  : "unexpected root element");
         return;
     }
-    tern_xml *header = xml_new("stream", NS_STREAMS);
+    tern_xml *header = xml_new(p->root_name, p->root_ns);
     set_attrs(header, atts);
     p->depth = 1;
     p->region_start = event_end(p);
@@ -235,13 +243,13 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     flush_text(p);
     if (p->depth == 1) {
         p->region_start = event_start(p); /* the stanza's bytes count from its '<' */
-        p->stanza = p->cur = element_for(NULL, name);
+        p->stanza = p->cur = element_for(p, NULL, name);
     } else {
         if (p->depth > p->max_depth) { /* the new element would be at stanza depth p->depth */
             fail(p, STREAM_ERR_POLICY_VIOLATION, "stanza nested too deeply");
             return;
         }
-        p->cur = element_for(p->cur, name);
+        p->cur = element_for(p, p->cur, name);
     }
     set_attrs(p->cur, atts);
     p->depth++;
@@ -408,6 +416,8 @@ stream_parser *stream_parser_new(const stream_parser_callbacks *cb, void *ctx,
     p->ctx = ctx;
     p->max_size = max_stanza_size ? max_stanza_size : 1;
     p->max_depth = max_depth ? max_depth : 1;
+    p->root_ns = NS_STREAMS;
+    p->root_name = "stream";
     buf_init(&p->text);
     p->xp = expat_new(p);
     return p;
@@ -430,6 +440,14 @@ static void do_reset(stream_parser *p)
     XML_ParserFree(p->xp);
     p->xp = expat_new(p);
     parser_clear(p);
+}
+
+void stream_parser_set_root(stream_parser *p, const char *root_ns, const char *root_name,
+                            const char *content_ns)
+{
+    p->root_ns = root_ns;
+    p->root_name = root_name;
+    p->content_ns = content_ns;
 }
 
 void stream_parser_reset(stream_parser *p)

@@ -46,6 +46,14 @@ void stream_parser_free(stream_parser *p);
 int stream_parser_feed(stream_parser *p, const char *data, size_t len);
 /* Forget all state and expect a new stream header (stream restart). */
 void stream_parser_reset(stream_parser *p);
+/* For a document framed like a stream (XEP-0206's <body/> of a BOSH request): expect the root
+ * {root_ns}root_name instead of <stream:stream/>, reported through on_open (default_ns is what
+ * the root declared) and on_close. Elements below it in root_ns itself are reported in
+ * content_ns instead: XEP-0206 §3 lets clients leave <message/> and friends in the body's
+ * namespace, "assuming the content of jabber:client is a subset of" it. Kept across resets.
+ * The strings must outlive the parser. */
+void stream_parser_set_root(stream_parser *p, const char *root_ns, const char *root_name,
+                            const char *content_ns);
 
 /* One standalone element, as XMPP over WebSocket frames them (RFC 7395 §3.3.3: every message
  * is one complete element), read with a stream's limits and restricted-XML rules as if it

@@ -781,6 +781,63 @@ START_TEST(test_free_mid_stanza)
 }
 END_TEST
 
+/* stream_parser_set_root (a BOSH request body, XEP-0206): the root is <body/> in httpbind,
+ * elements left in that namespace are reported in jabber:client, elements in other namespaces
+ * keep theirs, and the document ends with the root. The same at every split. */
+#define NS_HB "http://jabber.org/protocol/httpbind"
+
+static char *run_body(const char *data, size_t len, size_t split)
+{
+    rec r;
+    rec_init(&r, 4096, 16);
+    stream_parser_set_root(r.p, NS_HB, "body", NS_CLIENT);
+    if (feed(&r, data, split) == 0 && split < len)
+        feed(&r, data + split, len - split);
+    char *out = strdup(buf_cstr(&r.log));
+    rec_free(&r);
+    return out;
+}
+
+START_TEST(test_custom_root)
+{
+    const char *body = "<body rid='7' xmlns='" NS_HB "' xmlns:xmpp='urn:xmpp:xbosh' "
+                       "xmpp:restart='true'><message to='a@b'><body>hi</body></message>"
+                       "<iq xmlns='jabber:client' type='get' id='1'><q xmlns='urn:x'/></iq>"
+                       "</body>";
+    const char *expected =
+        "open [" NS_HB "] <body xmlns='" NS_HB "' rid='7' xmlns:ns0='urn:xmpp:xbosh' "
+        "ns0:restart='true'/>\n"
+        "stanza <message to='a@b'><body>hi</body></message>\n"
+        "stanza <iq type='get' id='1'><q xmlns='urn:x'/></iq>\n"
+        "close\n";
+    size_t len = strlen(body);
+    char *whole = run_body(body, len, len);
+    ck_assert_str_eq(whole, expected);
+    free(whole);
+    for (size_t i = 0; i < len; i++) {
+        char *split = run_body(body, len, i);
+        ck_assert_msg(strcmp(split, expected) == 0, "split at %zu gave:\n%s", i, split);
+        free(split);
+    }
+    /* Anything else as the root, <stream:stream/> included, is not such a document. */
+    const char *wrong[] = {
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+        "<body xmlns='jabber:client'/>",
+        "<bodyx xmlns='" NS_HB "'/>",
+    };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        char *log = run_body(wrong[i], strlen(wrong[i]), strlen(wrong[i]));
+        ck_assert_str_eq(log, "error invalid-namespace\n");
+        free(log);
+    }
+    /* The restricted-XML rules hold as for a stream. */
+    const char *dtd = "<!DOCTYPE body [<!ENTITY x 'y'>]><body xmlns='" NS_HB "'>&x;</body>";
+    char *log = run_body(dtd, strlen(dtd), strlen(dtd));
+    ck_assert_str_eq(log, "error restricted-xml\n");
+    free(log);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -791,6 +848,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_tree_contents);
     tcase_add_test(tc, test_header_namespaces);
     tcase_add_test(tc, test_keepalives_unbounded);
+    tcase_add_test(tc, test_custom_root);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("errors");
     tcase_set_timeout(te, 120);
