@@ -6,7 +6,6 @@ Checks what users see: messages both ways, presence subscription across domains,
 errors for a domain that does not exist, one whose server refuses connections and one whose
 server never answers; and what a peer sees: STARTTLS required, a forged dialback key refused,
 and a 'from' it has not authenticated refused with <invalid-from/>."""
-import asyncio
 import re
 import shutil
 import socket
@@ -15,6 +14,8 @@ import time
 
 import pytest
 
+from s2s_interop import (chat_both_ways, chats_in_a_row, next_event, see_go_offline,
+                         subscribe_and_see_available)
 from tern_harness import (RawStream, TernServer, connect, disconnect, free_port, make_client,
                           make_pki, run)
 
@@ -99,25 +100,6 @@ def fed(tmp_path_factory):
     f.close()
 
 
-def next_event(client, name, timeout=10, predicate=lambda x: True):
-    """A future for the next matching event; the handler is registered at once, so an event
-    that arrives before the caller awaits is not missed."""
-    loop = asyncio.get_running_loop()
-    fut = loop.create_future()
-
-    def handler(stanza):
-        if not fut.done() and predicate(stanza):
-            fut.set_result(stanza)
-    client.add_event_handler(name, handler)
-
-    async def wait():
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        finally:
-            client.del_event_handler(name, handler)
-    return asyncio.ensure_future(wait())
-
-
 def clients(fed, **kw):
     a, b = fed.servers["a.test"], fed.servers["b.test"]
     return (make_client(ALICE[0] + "/phone", ALICE[1], a, **kw),
@@ -129,22 +111,10 @@ def test_messages_both_ways(fed):
         alice, bob, a, b = clients(fed)
         await connect(alice, a)
         await connect(bob, b)
-        got = next_event(bob, "message")
-        alice.send_message(mto="bob@b.test", mbody="hello from a", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello from a"
-        assert str(msg["from"]) == "alice@a.test/phone"
-        assert msg["type"] == "chat"
-        got = next_event(alice, "message")
-        bob.send_message(mto="alice@a.test/phone", mbody="hello from b", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello from b" and str(msg["from"]) == "bob@b.test/laptop"
-        # Several stanzas in a row arrive in order over the established link.
-        got = [next_event(bob, "message", predicate=lambda m, i=i: m["body"] == f"n{i}")
-               for i in range(5)]
-        for i in range(5):
-            alice.send_message(mto="bob@b.test", mbody=f"n{i}", mtype="chat")
-        await asyncio.gather(*got)
+        await chat_both_ways(alice, "alice@a.test/phone", bob, "bob@b.test/laptop",
+                             "hello from a", "hello from b")
+        # Several stanzas in a row arrive over the established link.
+        await chats_in_a_row(alice, bob, "bob@b.test")
         # An iq across the link: ping bob's client, answered by slixmpp.
         bob.register_plugin("xep_0199")
         alice.register_plugin("xep_0199")
@@ -178,19 +148,9 @@ def test_presence_subscription_across_domains(fed):
         bob.auto_subscribe = False
         await connect(alice, a)
         await connect(bob, b)
-        subscribed = next_event(alice, "presence_subscribed",
-                                predicate=lambda p: p["from"].bare == "bob@b.test")
-        available = next_event(alice, "presence_available",
-                               predicate=lambda p: p["from"].bare == "bob@b.test")
-        alice.send_presence(pto="bob@b.test", ptype="subscribe")
-        await subscribed
-        p = await available
-        assert str(p["from"]) == "bob@b.test/laptop"
+        await subscribe_and_see_available(alice, "bob@b.test/laptop")
         # Bob goes away and alice sees it.
-        gone = next_event(alice, "presence_unavailable",
-                          predicate=lambda p: p["from"].bare == "bob@b.test")
-        bob.disconnect()
-        await gone
+        await see_go_offline(alice, bob, "bob@b.test")
         await disconnect(alice)
     run(body(), timeout=40)
 

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from tern_harness import TernServer, connect, disconnect, free_port, make_client, make_pki, run
-from test_s2s import DNSMASQ, free_udp_port, next_event, pytestmark  # noqa: F401
+from s2s_interop import next_event
+from test_s2s import DNSMASQ, free_udp_port, pytestmark  # noqa: F401
 
 USERS = {"a.test": ("alice@a.test", "alice-secret"), "b.test": ("bob@b.test", "bob-secret"),
          "c.test": ("carol@c.test", "carol-secret"), "d.test": ("dave@d.test", "dave-secret")}

@@ -8,13 +8,8 @@ which joins the namespace while the module's tests run.
   tern.test     ternd on 127.0.0.1 (s2s 5269 via an SRV record), [tls] ca_file = the test CA
   prosody.test  Prosody on 127.0.0.2 (c2s 5222, s2s 5269; no SRV record: the A fallback)
 
-Both servers trust the test CA, so their links authenticate with SASL EXTERNAL (XEP-0178);
-test_dialback_with_prosody restarts the scenario with Prosody not trusting tern's CA, so that
-tern's link to Prosody falls back to Server Dialback.
-
-Checks what users see: messages both ways, presence subscription both ways, and a message to
-bob while he is offline, kept by Prosody (mod_offline) and delivered when he logs in."""
-import asyncio
+Runs the peer scenario steps of s2s_interop.py with bob: messages, subscription and a
+message kept offline by Prosody; test_dialback_with_prosody makes Prosody distrust tern's CA."""
 import os
 import shutil
 import signal
@@ -24,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_interop import DNSMASQ, Dnsmasq, NetNS, connect_peer_user, next_event
-from tern_harness import TernServer, connect, disconnect, make_client, make_pki, run
+from s2s_interop import (DNSMASQ, NetNS, OFFLINE_BODY, PeerScenario, PeerUser,
+                         check_links_by_certificate, check_outbound_link_by_dialback,
+                         messages_both_ways, offline_message_kept_by_peer,
+                         subscription_both_ways)
 
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
 PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
@@ -36,10 +33,8 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
-ALICE = ("alice@tern.test", "alice-secret")
-BOB = ("bob@prosody.test", "bob-secret")
 PROSODY_ADDR = "127.0.0.2"
-MODULES = "disco ping roster presence offline s2s"
+BOB = PeerUser("bob@prosody.test", "bob-secret", (PROSODY_ADDR, 5222))
 
 
 class Prosody:
@@ -116,195 +111,49 @@ VirtualHost "{domain}"
             self.out.close()
 
 
-class Scenario:
+class Scenario(PeerScenario):
     """The namespace, dnsmasq, ternd for tern.test and Prosody for prosody.test."""
+
+    peer_name = "prosody"
 
     def __init__(self, folder: Path, tern_config="", prosody_global="", prosody_trusts_tern=True,
                  name="a"):
-        self.folder = folder
-        self.netns = NetNS(f"terns2s{os.getpid()}{name}")
-        self.dns = self.tern = self.prosody = None
-        try:
-            self.netns.enter()
-            self.pki = folder / "pki"
-            make_pki(self.pki, hosts=("tern.test", "prosody.test"))
-            self.dns = Dnsmasq(folder / "dnsmasq.log", {"prosody.test": PROSODY_ADDR})
-            self.tern = TernServer(folder / "tern", self.pki, hosts=("tern.test",),
-                                   modules=MODULES,
-                                   extra_config="dns_servers = 127.0.0.1:53\n"
-                                                f"[tls]\nca_file = {self.pki}/ca.crt\n"
-                                                "[s2s]\nlisten = 127.0.0.1:5269\n"
-                                                f"{tern_config}")
-            self.tern.add_user(*ALICE)
-            self.tern.start()
-            other_ca = None
-            if not prosody_trusts_tern:
-                other_ca = make_pki(folder / "other-pki", hosts=())
-            self.prosody = Prosody(folder / "prosody", self.netns, self.pki,
-                                   extra_global=prosody_global, ca=other_ca)
-            self.prosody.add_user(*BOB)
-            self.prosody.start()
-        except BaseException:
-            self.close(check=False)
-            raise
+        self.prosody_global = prosody_global
+        super().__init__(folder, f"terns2s{os.getpid()}{name}", BOB, prosody_trusts_tern,
+                         tern_config)
 
-    def close(self, check=True):
-        try:
-            if self.prosody:
-                self.prosody.stop()
-            if self.tern and self.tern.proc:
-                if check:
-                    self.tern.check_clean_exit()
-                else:
-                    self.tern.proc.kill()
-                    self.tern.proc.wait(5)
-        finally:
-            if self.dns:
-                self.dns.stop()
-            self.netns.delete()
+    def make_peer(self, ca):
+        return Prosody(self.folder / "prosody", self.netns, self.pki,
+                       extra_global=self.prosody_global, ca=ca)
+
+    def start_peer(self):
+        self.peer.add_user(BOB.jid, BOB.password)
+        self.peer.start()
 
 
 @pytest.fixture(scope="module")
 def sc(tmp_path_factory):
-    s = Scenario(tmp_path_factory.mktemp("s2s-prosody"))
-    yield s
-    s.close()
-
-
-def alice_client(sc):
-    return make_client(ALICE[0] + "/phone", ALICE[1], sc.tern)
-
-
-def bob_client(sc, resource="laptop"):
-    return make_client(f"{BOB[0]}/{resource}", BOB[1], sc.tern, mech="SCRAM-SHA-1")
-
-
-async def connect_bob(bob, presence=True, timeout=15):
-    return await connect_peer_user(bob, (PROSODY_ADDR, 5222), presence, timeout)
-
-
-def diagnose(sc):
-    return (f"--- ternd ---\n{sc.tern.log_text()[-6000:]}\n"
-            f"--- prosody ---\n{sc.prosody.log_text()[-6000:]}")
+    with Scenario(tmp_path_factory.mktemp("s2s-prosody")) as s:
+        yield s
 
 
 def test_messages_both_ways(sc):
-    async def body():
-        alice, bob = alice_client(sc), bob_client(sc)
-        await connect(alice, sc.tern)
-        await connect_bob(bob)
-        got = next_event(bob, "message", predicate=lambda m: m["type"] == "chat")
-        alice.send_message(mto="bob@prosody.test", mbody="hello prosody", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello prosody"
-        assert str(msg["from"]) == "alice@tern.test/phone"
-        got = next_event(alice, "message", predicate=lambda m: m["type"] == "chat")
-        bob.send_message(mto="alice@tern.test/phone", mbody="hello tern", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello tern"
-        assert str(msg["from"]) == "bob@prosody.test/laptop"
-        # Several in a row keep their order over the established links.
-        got = [next_event(bob, "message", predicate=lambda m, i=i: m["body"] == f"n{i}")
-               for i in range(5)]
-        for i in range(5):
-            alice.send_message(mto="bob@prosody.test", mbody=f"n{i}", mtype="chat")
-        await asyncio.gather(*got)
-        await disconnect(alice, bob)
-    try:
-        run(body(), timeout=45)
-    except BaseException:
-        print(diagnose(sc))
-        raise
-    # Both trust the test CA, so both links authenticate by certificate (XEP-0178).
-    log = sc.tern.log_text()
-    assert "link tern.test -> prosody.test is authenticated (SASL EXTERNAL)" in log, diagnose(sc)
-    assert "prosody.test authenticated by certificate (SASL EXTERNAL) for tern.test" in log
-    assert "Accepting SASL EXTERNAL identity from tern.test" in sc.prosody.log_text()
+    sc.run(messages_both_ways(sc, "hello prosody"), timeout=45)
+    check_links_by_certificate(sc)
+    assert "Accepting SASL EXTERNAL identity from tern.test" in sc.peer.log_text()
 
 
 def test_presence_subscription_both_ways(sc):
-    async def body():
-        alice, bob = alice_client(sc), bob_client(sc)
-        for c in (alice, bob):
-            c.auto_authorize = True
-            c.auto_subscribe = False
-        await connect(alice, sc.tern)
-        await connect_bob(bob)
-        # Interested resources (RFC 6121 §2.1.6): Prosody sends subscription presence only to
-        # clients that asked for the roster.
-        await alice.get_roster()
-        await bob.get_roster()
-        # alice subscribes to bob: bob's client approves; alice sees him online.
-        subscribed = next_event(alice, "presence_subscribed",
-                                predicate=lambda p: p["from"].bare == "bob@prosody.test")
-        available = next_event(alice, "presence_available",
-                               predicate=lambda p: p["from"].bare == "bob@prosody.test")
-        alice.send_presence(pto="bob@prosody.test", ptype="subscribe")
-        await subscribed
-        p = await available
-        assert str(p["from"]) == "bob@prosody.test/laptop"
-        # bob subscribes to alice the other way.
-        subscribed = next_event(bob, "presence_subscribed",
-                                predicate=lambda p: p["from"].bare == "alice@tern.test")
-        available = next_event(bob, "presence_available",
-                               predicate=lambda p: p["from"].bare == "alice@tern.test")
-        bob.send_presence(pto="alice@tern.test", ptype="subscribe")
-        await subscribed
-        p = await available
-        assert str(p["from"]) == "alice@tern.test/phone"
-        # Both rosters say "both".
-        await alice.get_roster()
-        await bob.get_roster()
-        assert alice.client_roster["bob@prosody.test"]["subscription"] == "both"
-        assert bob.client_roster["alice@tern.test"]["subscription"] == "both"
-        # Going offline is seen on the other side, both ways.
-        gone = next_event(alice, "presence_unavailable",
-                          predicate=lambda p: p["from"].bare == "bob@prosody.test")
-        bob.disconnect()
-        await gone
-        bob = bob_client(sc, "tablet")
-        back = next_event(alice, "presence_available",
-                          predicate=lambda p: str(p["from"]) == "bob@prosody.test/tablet")
-        await connect_bob(bob)
-        await back
-        gone = next_event(bob, "presence_unavailable",
-                          predicate=lambda p: p["from"].bare == "alice@tern.test")
-        alice.disconnect()
-        await gone
-        await disconnect(bob)
-    try:
-        run(body(), timeout=60)
-    except BaseException:
-        print(diagnose(sc))
-        raise
+    sc.run(subscription_both_ways(sc), timeout=60)
 
 
 def test_offline_message_waits_on_prosody(sc):
-    async def body():
-        alice = alice_client(sc)
-        await connect(alice, sc.tern)
-        alice.send_message(mto="bob@prosody.test", mbody="while you were out", mtype="chat")
-        # Prosody stores it (mod_offline); nothing comes back to alice.
-        deadline = time.monotonic() + 15
-        while "while you were out" not in offline_store(sc) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert "while you were out" in offline_store(sc), diagnose(sc)
-        bob = bob_client(sc, "desk")
-        got = next_event(bob, "message", predicate=lambda m: m["body"] == "while you were out")
-        await connect_bob(bob)
-        msg = await got
-        assert str(msg["from"]) == "alice@tern.test/phone"
-        assert "urn:xmpp:delay" in str(msg), msg  # XEP-0203: marked as delayed by Prosody
-        await disconnect(alice, bob)
-    try:
-        run(body(), timeout=45)
-    except BaseException:
-        print(diagnose(sc))
-        raise
+    sc.run(offline_message_kept_by_peer(sc, lambda: OFFLINE_BODY in offline_store(sc)),
+           timeout=45)
 
 
 def offline_store(sc):
-    folder = sc.prosody.folder / "data" / "prosody%2etest" / "offline"
+    folder = sc.peer.folder / "data" / "prosody%2etest" / "offline"
     return "".join(p.read_text(errors="replace") for p in folder.glob("*")) \
         if folder.exists() else ""
 
@@ -313,27 +162,7 @@ def test_dialback_with_prosody(tmp_path):
     """Prosody does not trust tern's CA: it offers no SASL EXTERNAL to tern, whose link falls
     back to Server Dialback (Prosody asks tern's server to verify the key). Prosody's own
     link to tern still authenticates by certificate, which tern trusts."""
-    sc2 = Scenario(tmp_path, prosody_trusts_tern=False, name="b")
-    try:
-        async def body():
-            alice, bob = alice_client(sc2), bob_client(sc2)
-            await connect(alice, sc2.tern)
-            await connect_bob(bob)
-            got = next_event(bob, "message", predicate=lambda m: m["type"] == "chat")
-            alice.send_message(mto="bob@prosody.test", mbody="by dialback", mtype="chat")
-            assert (await got)["body"] == "by dialback"
-            got = next_event(alice, "message", predicate=lambda m: m["type"] == "chat")
-            bob.send_message(mto="alice@tern.test/phone", mbody="by certificate", mtype="chat")
-            assert (await got)["body"] == "by certificate"
-            await disconnect(alice, bob)
-        try:
-            run(body(), timeout=45)
-        except BaseException:
-            print(diagnose(sc2))
-            raise
-        log = sc2.tern.log_text()
-        assert "link tern.test -> prosody.test is authenticated (dialback)" in log, diagnose(sc2)
-        assert "asks about our key for tern.test: valid" in log
-        assert "prosody.test authenticated by certificate (SASL EXTERNAL)" in log
-    finally:
-        sc2.close()
+    with Scenario(tmp_path, prosody_trusts_tern=False, name="b") as sc2:
+        sc2.run(messages_both_ways(sc2, "by dialback", "by certificate", in_a_row=0),
+                timeout=45)
+        check_outbound_link_by_dialback(sc2)

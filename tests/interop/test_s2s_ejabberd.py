@@ -13,13 +13,8 @@ starts the Erlang node itself with ejabberd's own configuration, Mnesia spool an
 temporary folder, its own epmd in the namespace, a unique short node name on localhost and a
 private cookie; accounts and commands go through ejabberd_ctl from a second, hidden node.
 
-Both servers trust the test CA, so their links authenticate with SASL EXTERNAL (XEP-0178);
-test_dialback_with_ejabberd restarts the scenario with ejabberd not trusting tern's CA, so that
-tern's link to ejabberd falls back to Server Dialback.
-
-Checks what users see: messages both ways, presence subscription both ways, and a message to
-carol while she is offline, kept by ejabberd (mod_offline) and delivered when she logs in."""
-import asyncio
+Runs the peer scenario steps of s2s_interop.py with carol: messages, subscription and a
+message kept offline by ejabberd; test_dialback_with_ejabberd makes ejabberd distrust tern's CA."""
 import os
 import shutil
 import signal
@@ -30,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from s2s_interop import DNSMASQ, Dnsmasq, NetNS, connect_peer_user, next_event
-from tern_harness import TernServer, connect, disconnect, make_client, make_pki, run
+from s2s_interop import (DNSMASQ, NetNS, PeerScenario, PeerUser, check_links_by_certificate,
+                         check_outbound_link_by_dialback, messages_both_ways,
+                         offline_message_kept_by_peer, subscription_both_ways)
 
 ERL = shutil.which("erl") or "/usr/bin/erl"
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
@@ -44,10 +40,8 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
-ALICE = ("alice@tern.test", "alice-secret")
-CAROL = ("carol@ejabberd.test", "carol-secret")
 EJABBERD_ADDR = "127.0.0.3"
-MODULES = "disco ping roster presence offline s2s"
+CAROL = PeerUser("carol@ejabberd.test", "carol-secret", (EJABBERD_ADDR, 5222))
 START_TIMEOUT = 60
 
 
@@ -186,195 +180,51 @@ modules:
                     self.epmd.wait(5)
 
 
-class Scenario:
+class Scenario(PeerScenario):
     """The namespace, dnsmasq, ternd for tern.test and ejabberd for ejabberd.test."""
 
-    def __init__(self, folder: Path, ejabberd_trusts_tern=True, name="a"):
-        self.folder = folder
-        self.netns = NetNS(f"ternejab{os.getpid()}{name}")
-        self.dns = self.tern = self.ejabberd = None
-        try:
-            self.netns.enter()
-            self.pki = folder / "pki"
-            make_pki(self.pki, hosts=("tern.test", "ejabberd.test"))
-            self.dns = Dnsmasq(folder / "dnsmasq.log", {"ejabberd.test": EJABBERD_ADDR})
-            self.tern = TernServer(folder / "tern", self.pki, hosts=("tern.test",),
-                                   modules=MODULES,
-                                   extra_config="dns_servers = 127.0.0.1:53\n"
-                                                f"[tls]\nca_file = {self.pki}/ca.crt\n"
-                                                "[s2s]\nlisten = 127.0.0.1:5269\n")
-            self.tern.add_user(*ALICE)
-            self.tern.start()
-            other_ca = None
-            if not ejabberd_trusts_tern:
-                other_ca = make_pki(folder / "other-pki", hosts=())
-            self.ejabberd = Ejabberd(folder / "ejabberd", self.netns, self.pki, ca=other_ca)
-            self.ejabberd.start()
-            self.ejabberd.add_user(*CAROL)
-        except BaseException:
-            self.close(check=False)
-            raise
+    peer_name = "ejabberd"
+    peer_log_tail = 8000
 
-    def close(self, check=True):
-        try:
-            if self.ejabberd:
-                self.ejabberd.stop()
-            if self.tern and self.tern.proc:
-                if check:
-                    self.tern.check_clean_exit()
-                else:
-                    self.tern.proc.kill()
-                    self.tern.proc.wait(5)
-        finally:
-            if self.dns:
-                self.dns.stop()
-            self.netns.delete()
+    def __init__(self, folder: Path, ejabberd_trusts_tern=True, name="a"):
+        super().__init__(folder, f"ternejab{os.getpid()}{name}", CAROL, ejabberd_trusts_tern)
+
+    def make_peer(self, ca):
+        return Ejabberd(self.folder / "ejabberd", self.netns, self.pki, ca=ca)
+
+    def start_peer(self):
+        self.peer.start()
+        self.peer.add_user(CAROL.jid, CAROL.password)
 
 
 @pytest.fixture(scope="module")
 def sc(tmp_path_factory):
-    s = Scenario(tmp_path_factory.mktemp("s2s-ejabberd"))
-    yield s
-    s.close()
-
-
-def alice_client(sc):
-    return make_client(ALICE[0] + "/phone", ALICE[1], sc.tern)
-
-
-def carol_client(sc, resource="laptop"):
-    return make_client(f"{CAROL[0]}/{resource}", CAROL[1], sc.tern, mech="SCRAM-SHA-1")
-
-
-async def connect_carol(carol, presence=True):
-    return await connect_peer_user(carol, (EJABBERD_ADDR, 5222), presence)
-
-
-def diagnose(sc):
-    return (f"--- ternd ---\n{sc.tern.log_text()[-6000:]}\n"
-            f"--- ejabberd ---\n{sc.ejabberd.log_text()[-8000:]}")
+    with Scenario(tmp_path_factory.mktemp("s2s-ejabberd")) as s:
+        yield s
 
 
 def test_messages_both_ways(sc):
-    async def body():
-        alice, carol = alice_client(sc), carol_client(sc)
-        await connect(alice, sc.tern)
-        await connect_carol(carol)
-        got = next_event(carol, "message", predicate=lambda m: m["type"] == "chat")
-        alice.send_message(mto="carol@ejabberd.test", mbody="hello ejabberd", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello ejabberd"
-        assert str(msg["from"]) == "alice@tern.test/phone"
-        got = next_event(alice, "message", predicate=lambda m: m["type"] == "chat")
-        carol.send_message(mto="alice@tern.test/phone", mbody="hello tern", mtype="chat")
-        msg = await got
-        assert msg["body"] == "hello tern"
-        assert str(msg["from"]) == "carol@ejabberd.test/laptop"
-        # Several in a row keep their order over the established links.
-        got = [next_event(carol, "message", predicate=lambda m, i=i: m["body"] == f"n{i}")
-               for i in range(5)]
-        for i in range(5):
-            alice.send_message(mto="carol@ejabberd.test", mbody=f"n{i}", mtype="chat")
-        await asyncio.gather(*got)
-        await disconnect(alice, carol)
-    try:
-        run(body(), timeout=60)
-    except BaseException:
-        print(diagnose(sc))
-        raise
-    # Both trust the test CA, so both links authenticate by certificate (XEP-0178).
-    log = sc.tern.log_text()
-    assert "link tern.test -> ejabberd.test is authenticated (SASL EXTERNAL)" in log, \
-        diagnose(sc)
-    assert "ejabberd.test authenticated by certificate (SASL EXTERNAL) for tern.test" in log
-    assert sc.ejabberd.wait_log("Accepted inbound s2s EXTERNAL authentication "
-                                "tern.test -> ejabberd.test"), diagnose(sc)
-    assert sc.ejabberd.wait_log("Accepted outbound s2s EXTERNAL authentication "
-                                "ejabberd.test -> tern.test"), diagnose(sc)
+    sc.run(messages_both_ways(sc, "hello ejabberd"), timeout=60)
+    check_links_by_certificate(sc)
+    assert sc.peer.wait_log("Accepted inbound s2s EXTERNAL authentication "
+                            "tern.test -> ejabberd.test"), sc.diagnose()
+    assert sc.peer.wait_log("Accepted outbound s2s EXTERNAL authentication "
+                            "ejabberd.test -> tern.test"), sc.diagnose()
 
 
 def test_presence_subscription_both_ways(sc):
-    async def body():
-        alice, carol = alice_client(sc), carol_client(sc)
-        for c in (alice, carol):
-            c.auto_authorize = True
-            c.auto_subscribe = False
-        await connect(alice, sc.tern)
-        await connect_carol(carol)
-        await alice.get_roster()
-        await carol.get_roster()
-        # alice subscribes to carol: carol's client approves; alice sees her online.
-        subscribed = next_event(alice, "presence_subscribed",
-                                predicate=lambda p: p["from"].bare == "carol@ejabberd.test")
-        available = next_event(alice, "presence_available",
-                               predicate=lambda p: p["from"].bare == "carol@ejabberd.test")
-        alice.send_presence(pto="carol@ejabberd.test", ptype="subscribe")
-        await subscribed
-        p = await available
-        assert str(p["from"]) == "carol@ejabberd.test/laptop"
-        # carol subscribes to alice the other way.
-        subscribed = next_event(carol, "presence_subscribed",
-                                predicate=lambda p: p["from"].bare == "alice@tern.test")
-        available = next_event(carol, "presence_available",
-                               predicate=lambda p: p["from"].bare == "alice@tern.test")
-        carol.send_presence(pto="alice@tern.test", ptype="subscribe")
-        await subscribed
-        p = await available
-        assert str(p["from"]) == "alice@tern.test/phone"
-        # Both rosters say "both".
-        await alice.get_roster()
-        await carol.get_roster()
-        assert alice.client_roster["carol@ejabberd.test"]["subscription"] == "both"
-        assert carol.client_roster["alice@tern.test"]["subscription"] == "both"
-        # Going offline is seen on the other side, both ways.
-        gone = next_event(alice, "presence_unavailable",
-                          predicate=lambda p: p["from"].bare == "carol@ejabberd.test")
-        carol.disconnect()
-        await gone
-        carol = carol_client(sc, "tablet")
-        back = next_event(alice, "presence_available",
-                          predicate=lambda p: str(p["from"]) == "carol@ejabberd.test/tablet")
-        await connect_carol(carol)
-        await back
-        gone = next_event(carol, "presence_unavailable",
-                          predicate=lambda p: p["from"].bare == "alice@tern.test")
-        alice.disconnect()
-        await gone
-        await disconnect(carol)
-    try:
-        run(body(), timeout=90)
-    except BaseException:
-        print(diagnose(sc))
-        raise
+    sc.run(subscription_both_ways(sc), timeout=90)
 
 
 def test_offline_message_waits_on_ejabberd(sc):
     async def body():
-        alice = alice_client(sc)
-        await connect(alice, sc.tern)
-        alice.send_message(mto="carol@ejabberd.test", mbody="while you were out", mtype="chat")
-        # ejabberd stores it (mod_offline); nothing comes back to alice.
-        deadline = time.monotonic() + 15
-        while offline_count(sc) != "1" and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert offline_count(sc) == "1", diagnose(sc)
-        carol = carol_client(sc, "desk")
-        got = next_event(carol, "message", predicate=lambda m: m["body"] == "while you were out")
-        await connect_carol(carol)
-        msg = await got
-        assert str(msg["from"]) == "alice@tern.test/phone"
-        assert "urn:xmpp:delay" in str(msg), msg  # XEP-0203: marked as delayed by ejabberd
-        await disconnect(alice, carol)
+        await offline_message_kept_by_peer(sc, lambda: offline_count(sc) == "1", interval=0.2)
         assert offline_count(sc) == "0"
-    try:
-        run(body(), timeout=60)
-    except BaseException:
-        print(diagnose(sc))
-        raise
+    sc.run(body(), timeout=60)
 
 
 def offline_count(sc):
-    return sc.ejabberd.ctl("get_offline_count", "carol", "ejabberd.test")
+    return sc.peer.ctl("get_offline_count", "carol", "ejabberd.test")
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -386,34 +236,11 @@ def test_dialback_with_ejabberd(tmp_path):
     """ejabberd does not trust tern's CA: it offers no SASL EXTERNAL to tern, whose link falls
     back to Server Dialback (ejabberd asks tern's server to verify the key). ejabberd's own
     link to tern still authenticates by certificate, which tern trusts."""
-    sc2 = Scenario(tmp_path, ejabberd_trusts_tern=False, name="b")
-    try:
-        async def body():
-            alice, carol = alice_client(sc2), carol_client(sc2)
-            await connect(alice, sc2.tern)
-            await connect_carol(carol)
-            got = next_event(carol, "message", predicate=lambda m: m["type"] == "chat")
-            alice.send_message(mto="carol@ejabberd.test", mbody="by dialback", mtype="chat")
-            assert (await got)["body"] == "by dialback"
-            got = next_event(alice, "message", predicate=lambda m: m["type"] == "chat")
-            carol.send_message(mto="alice@tern.test/phone", mbody="by certificate",
-                               mtype="chat")
-            assert (await got)["body"] == "by certificate"
-            await disconnect(alice, carol)
-        try:
-            run(body(), timeout=60)
-        except BaseException:
-            print(diagnose(sc2))
-            raise
-        log = sc2.tern.log_text()
-        assert "link tern.test -> ejabberd.test is authenticated (dialback)" in log, \
-            diagnose(sc2)
-        assert "asks about our key for tern.test: valid" in log
-        assert "ejabberd.test authenticated by certificate (SASL EXTERNAL)" in log
-        assert sc2.ejabberd.wait_log("Accepted inbound s2s dialback authentication "
-                                     "tern.test -> ejabberd.test"), diagnose(sc2)
-        assert sc2.ejabberd.wait_log("Accepted outbound s2s EXTERNAL authentication "
-                                     "ejabberd.test -> tern.test"), diagnose(sc2)
-    finally:
-        sc2.close()
-
+    with Scenario(tmp_path, ejabberd_trusts_tern=False, name="b") as sc2:
+        sc2.run(messages_both_ways(sc2, "by dialback", "by certificate", in_a_row=0),
+                timeout=60)
+        check_outbound_link_by_dialback(sc2)
+        assert sc2.peer.wait_log("Accepted inbound s2s dialback authentication "
+                                 "tern.test -> ejabberd.test"), sc2.diagnose()
+        assert sc2.peer.wait_log("Accepted outbound s2s EXTERNAL authentication "
+                                 "ejabberd.test -> tern.test"), sc2.diagnose()
