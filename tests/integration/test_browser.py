@@ -28,7 +28,23 @@ from tern_harness import TernServer, connect, disconnect, make_client, run
 from test_roster import ImClient
 from test_subscriptions import befriend
 
-BROWSER = Path(__file__).resolve().parents[1] / "browser"   # package.json, chat.mjs
+SOURCE = Path(__file__).resolve().parents[1] / "browser"    # package.json, chat.mjs
+
+
+def browser_folder():
+    """tests/browser, or a writable copy of it when the source tree is read-only (as under
+    `make distcheck`): npm ci writes node_modules next to package.json."""
+    if os.access(SOURCE, os.W_OK):
+        return SOURCE
+    copy = Path(tempfile.gettempdir()) / "tern-browser-npm"
+    copy.mkdir(exist_ok=True)
+    for name in ("package.json", "package-lock.json", ".npmrc", "chat.mjs"):
+        if (SOURCE / name).exists():
+            shutil.copy2(SOURCE / name, copy / name)
+    return copy
+
+
+BROWSER = browser_folder()
 PAGE = Path(__file__).resolve().parents[2] / "etc" / "webclient" / "index.html"
 CHROMIUM = "/usr/bin/chromium"
 STEP_TIMEOUT = 20        # seconds for each step the browser reaches (the driver's waits)
