@@ -52,6 +52,28 @@ void s2s_write_header(conn *c, const char *from, const char *to, const char *id)
     conn_flush(c);
 }
 
+void s2s_write_dialback(conn *c, const char *name, const char *from, const char *to,
+                        const char *id, const char *type, const char *key)
+{
+    tern_buf *out = conn_outbuf(c);
+    buf_append_str(out, "<db:");
+    buf_append_str(out, name);
+    attr(out, "from", from);
+    attr(out, "to", to);
+    attr(out, "id", id);
+    attr(out, "type", type);
+    if (key) {
+        buf_append_str(out, ">");
+        buf_append_escaped(out, key, strlen(key));
+        buf_append_str(out, "</db:");
+        buf_append_str(out, name);
+        buf_append_str(out, ">");
+    } else {
+        buf_append_str(out, "/>");
+    }
+    conn_flush(c);
+}
+
 void s2s_write_stream_error(conn *c, tern_stream_error cond, const char *text)
 {
     tern_xml *err = stream_error_new(cond, text);

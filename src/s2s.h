@@ -51,6 +51,12 @@ void s2s_dialback_key(const char *receiving, const char *originating, const char
 /* Our stream header on a jabber:server stream with the dialback namespace declared. `id` and
  * `to` may be NULL. */
 void s2s_write_header(conn *c, const char *from, const char *to, const char *id);
+/* A dialback element, <db:result/> or <db:verify/> (`name`), with `key` as its text when not
+ * NULL; NULL attributes are left out. Written with the db: prefix our header declares, as in
+ * XEP-0220's examples: ejabberd's parser matches the prefixed name only and silently drops
+ * <result xmlns='jabber:server:dialback'/>, the same element to a namespace-aware reader. */
+void s2s_write_dialback(conn *c, const char *name, const char *from, const char *to,
+                        const char *id, const char *type, const char *key);
 /* <stream:error> with the condition, then </stream:stream>. */
 void s2s_write_stream_error(conn *c, tern_stream_error cond, const char *text);
 /* A stanza received in jabber:server, as the jabber:client tree the rest of tern uses (the

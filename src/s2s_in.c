@@ -112,13 +112,6 @@ static void stream_error(s2s_in *s, tern_stream_error cond, const char *text)
     end_stream(s);
 }
 
-static void send_element(s2s_in *s, tern_xml *x)
-{
-    xml_serialize(x, NS_SERVER, conn_outbuf(s->conn));
-    conn_flush(s->conn);
-    xml_unref(x);
-}
-
 static bool is_authed(const s2s_in *s, const char *local, const char *remote)
 {
     for (const auth_pair *p = s->authed; p; p = p->next)
@@ -260,12 +253,7 @@ static void on_db_verify(s2s_in *s, const tern_xml *x)
     bool valid = key && strlen(key) == 64 && !strcmp(key, expected);
     log_info(s->id, "s2s: %s asks about our key for %s: %s", receiving, ours,
              valid ? "valid" : "invalid");
-    tern_xml *answer = xml_new("verify", NS_DIALBACK);
-    xml_set_attr(answer, "from", ours);
-    xml_set_attr(answer, "to", receiving);
-    xml_set_attr(answer, "id", id);
-    xml_set_attr(answer, "type", valid ? "valid" : "invalid");
-    send_element(s, answer);
+    s2s_write_dialback(s->conn, "verify", ours, receiving, id, valid ? "valid" : "invalid", NULL);
 }
 
 void s2s_in_verified(uint64_t in_id, const char *local, const char *remote, bool valid)
@@ -276,11 +264,7 @@ void s2s_in_verified(uint64_t in_id, const char *local, const char *remote, bool
     if (!s || s->closed)
         return;
     log_info(s->id, "s2s: dialback for %s -> %s: %s", remote, local, valid ? "valid" : "invalid");
-    tern_xml *answer = xml_new("result", NS_DIALBACK);
-    xml_set_attr(answer, "from", local);
-    xml_set_attr(answer, "to", remote);
-    xml_set_attr(answer, "type", valid ? "valid" : "invalid");
-    send_element(s, answer);
+    s2s_write_dialback(s->conn, "result", local, remote, NULL, valid ? "valid" : "invalid", NULL);
     if (valid)
         add_authed(s, local, remote);
 }

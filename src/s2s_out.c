@@ -226,13 +226,7 @@ static void send_verifies(s2s_out *l)
         if (v->sent)
             continue;
         v->sent = true;
-        tern_xml *x = xml_new("verify", NS_DIALBACK);
-        xml_set_attr(x, "from", l->local);
-        xml_set_attr(x, "to", l->remote);
-        xml_set_attr(x, "id", v->id);
-        xml_add_text(x, v->key, strlen(v->key));
-        xml_serialize(x, NS_SERVER, conn_outbuf(l->conn));
-        xml_unref(x);
+        s2s_write_dialback(l->conn, "verify", l->local, l->remote, v->id, NULL, v->key);
     }
     conn_flush(l->conn);
 }
@@ -328,12 +322,7 @@ static void start_dialback(s2s_out *l)
     /* XEP-0220 §2.1.1: the key for this stream, from us (originating) to them (receiving). */
     char key[65];
     s2s_dialback_key(l->remote, l->local, l->stream_id, key);
-    tern_xml *x = xml_new("result", NS_DIALBACK);
-    xml_set_attr(x, "from", l->local);
-    xml_set_attr(x, "to", l->remote);
-    xml_add_text(x, key, strlen(key));
-    xml_serialize(x, NS_SERVER, conn_outbuf(l->conn));
-    xml_unref(x);
+    s2s_write_dialback(l->conn, "result", l->local, l->remote, NULL, NULL, key);
     l->state = OUT_AUTH;
     send_verifies(l);
 }

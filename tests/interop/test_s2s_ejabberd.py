@@ -227,11 +227,6 @@ def offline_count(sc):
     return sc.peer.ctl("get_offline_count", "carol", "ejabberd.test")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ejabberd 23.01 offers SASL EXTERNAL even to a peer whose certificate it cannot verify; "
-    "after refusing it, it ignores the db:result tern then sends on the same stream (no "
-    "s2s_in_unauthenticated_packet hook runs, no verify connection is opened), so tern's "
-    "link times out after 15 s. Not yet known whether tern or ejabberd is at fault."))
 def test_dialback_with_ejabberd(tmp_path):
     """ejabberd does not trust tern's CA: it offers no SASL EXTERNAL to tern, whose link falls
     back to Server Dialback (ejabberd asks tern's server to verify the key). ejabberd's own
