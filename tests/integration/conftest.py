@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tern_harness import TernServer, make_pki  # noqa: E402
+from tern_harness import make_pki, start_server  # noqa: E402
 
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret"}
 
@@ -19,10 +19,7 @@ def pki(tmp_path_factory):
 
 
 def _start(folder, pki, **kwargs):
-    srv = TernServer(folder, pki, **kwargs)
-    for user, password in PASSWORDS.items():
-        srv.add_user(f"{user}@localhost", password)
-    return srv.start()
+    return start_server(folder, pki, PASSWORDS, **kwargs)
 
 
 @pytest.fixture(scope="module")

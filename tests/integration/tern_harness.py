@@ -147,6 +147,15 @@ class TernServer:
         assert rc == 0, f"ternd exited with {rc}:\n{text}"
 
 
+def start_server(folder: Path, pki: Path, users, **kwargs):
+    """A started TernServer whose accounts are `users`: {localpart: password} on the first
+    host. kwargs go to TernServer (modules=..., hosts=..., http=...)."""
+    srv = TernServer(folder, pki, **kwargs)
+    for user, password in users.items():
+        srv.add_user(f"{user}@{srv.hosts[0]}", password)
+    return srv.start()
+
+
 # ---------------------------------------------------------------- raw streams
 
 

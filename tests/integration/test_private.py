@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tern_harness import RawStream, TernServer
+from tern_harness import RawStream, TernServer, start_server
 
 NS_PRIVATE = "jabber:iq:private"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -21,10 +21,7 @@ BOOKMARKS = (
 
 
 def make_server(folder, pki):
-    srv = TernServer(folder, pki, modules="disco ping private")
-    for user, password in USERS.items():
-        srv.add_user(f"{user}@localhost", password)
-    return srv.start()
+    return start_server(folder, pki, USERS, modules="disco ping private")
 
 
 @pytest.fixture(scope="module")

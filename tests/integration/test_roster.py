@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tern_harness import RawStream, TernServer
+from tern_harness import RawStream
+from tern_harness import start_server as start_with_users
 
 MODULES = "disco ping roster presence"
 C = "{jabber:client}"
@@ -186,10 +187,7 @@ def roster_state(client, contact):
 
 
 def start_server(folder, pki, users=("alice", "bob")):
-    srv = TernServer(folder, pki, modules=MODULES)
-    for u in users:
-        srv.add_user(f"{u}@localhost", "secret")
-    return srv.start()
+    return start_with_users(folder, pki, {u: "secret" for u in users}, modules=MODULES)
 
 
 # ---------------------------------------------------------------- fixtures

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tern_harness import RawStream, TernServer
+from tern_harness import RawStream, start_server
 
 NS_VCARD = "vcard-temp"
 NS_UPDATE = "vcard-temp:x:update"
@@ -24,10 +24,7 @@ ABC_SHA1 = "a9993e364706816aba3e25717850c26c9cd0d89d"
 
 
 def make_server(folder, pki, modules="disco ping vcard"):
-    srv = TernServer(folder, pki, modules=modules)
-    for user, password in USERS.items():
-        srv.add_user(f"{user}@localhost", password)
-    return srv.start()
+    return start_server(folder, pki, USERS, modules=modules)
 
 
 @pytest.fixture(scope="module")
