@@ -61,7 +61,20 @@ static void send_xml(c2s *c, const tern_xml *x) { c->link->send(c->link_ctx, x);
 
 static bool link_encrypted(c2s *c) { return c->link->encrypted(c->link_ctx); }
 
-static gnutls_session_t link_tls_session(c2s *c) { return c->link->tls_session(c->link_ctx); }
+static int link_channel_binding(void *ctx, const char *type, gnutls_datum_t *out)
+{
+    c2s *c = ctx;
+    return c->link->channel_binding(c->link_ctx, type, out);
+}
+
+/* What SASL may bind to: nothing before TLS, nor over a link that has no single TLS session. */
+static const sasl_channel *link_channel(c2s *c, sasl_channel *storage)
+{
+    if (!c->link->channel_binding || !link_encrypted(c))
+        return NULL;
+    *storage = (sasl_channel){ link_channel_binding, c };
+    return storage;
+}
 
 static void send_header(c2s *c)
 {
@@ -147,7 +160,7 @@ static void send_features(c2s *c)
         }
         c->plus_offered = false;
         if (tls || !server.cfg->c2s_require_tls)
-            c->plus_offered = sasl_offer(features, tls, link_tls_session(c));
+            c->plus_offered = sasl_offer(features, tls, link_channel(c, &(sasl_channel){ 0 }));
         if (register_allowed(c->host, tls))
             register_add_feature(features);
     } else {
@@ -360,7 +373,8 @@ static void handle_sasl(c2s *c, const tern_xml *x)
         const char *mech = xml_attr(x, "mechanism");
         const char *failure = "invalid-mechanism";
         if (mech)
-            c->sasl = sasl_start(mech, c->host, link_encrypted(c), link_tls_session(c),
+            c->sasl = sasl_start(mech, c->host, link_encrypted(c),
+                                 link_channel(c, &(sasl_channel){ 0 }),
                                  c->plus_offered, &failure);
         if (!c->sasl) {
             send_sasl_failure(c, failure);

@@ -15,7 +15,7 @@
  *   start_tls      none: encryption is HTTPS's business (XEP-0206 §4 "the client SHOULD ignore
  *                  any TLS feature").
  *
- * Channel binding: `tls_session` is always NULL, so SASL never offers the -PLUS mechanisms over
+ * Channel binding: `channel_binding` is NULL, so SASL never offers the -PLUS mechanisms over
  * BOSH. A BOSH session is carried by several HTTP connections, each with its own TLS session
  * (and often ended by a proxy in front of tern), so there is no one channel that both ends see
  * for the whole exchange: a SCRAM exchange may start on one connection and finish on another,
@@ -84,13 +84,6 @@ static bool link_encrypted(void *ctx)
     return bosh_secure(l->session);
 }
 
-/* No channel binding over BOSH: see the top of this file. */
-static gnutls_session_t link_tls_session(void *ctx)
-{
-    (void)ctx;
-    return NULL;
-}
-
 static const char *link_peer(void *ctx)
 {
     bosh_link *l = ctx;
@@ -114,7 +107,7 @@ static const c2s_link bosh_link_ops = {
     .start_tls = NULL,
     .pause_reading = link_pause_reading,
     .encrypted = link_encrypted,
-    .tls_session = link_tls_session,
+    .channel_binding = NULL, /* see the top of this file */
     .peer = link_peer,
     .free = link_free,
 };

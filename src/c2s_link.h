@@ -76,11 +76,14 @@ typedef struct c2s_link {
     int (*start_tls)(void *ctx);
     /* Stop and resume delivering input (the delay after a failed authentication). */
     void (*pause_reading)(void *ctx, bool paused);
-    /* Whether the client's bytes are protected by TLS, and that TLS session (NULL without it,
-     * or when no single one carries the stream, as over BOSH): SASL channel binding
-     * (RFC 9266) needs it; a link over an untrusted proxy says false. */
+    /* Whether the client's bytes are protected by TLS; a link over an untrusted proxy says
+     * false. */
     bool (*encrypted)(void *ctx);
-    gnutls_session_t (*tls_session)(void *ctx);
+    /* SASL channel binding (RFC 9266, RFC 5929): the data of `type` ("tls-exporter",
+     * "tls-server-end-point") for the TLS session carrying the stream, in *out (allocated with
+     * gnutls_malloc, the caller frees it); -1 when there is none to bind to (no TLS yet, a type
+     * the session cannot give). NULL for a link that no single TLS session carries (BOSH). */
+    int (*channel_binding)(void *ctx, const char *type, gnutls_datum_t *out);
     /* The client's "address:port" (rate limits and logs). */
     const char *(*peer)(void *ctx);
     /* Frees the link's state; see "Ownership" above. */

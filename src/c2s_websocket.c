@@ -163,10 +163,11 @@ static bool ws_encrypted(void *ctx)
     return conn_is_tls(ws_conn_transport(l->ws));
 }
 
-static gnutls_session_t ws_tls_session(void *ctx)
+static int ws_channel_binding(void *ctx, const char *type, gnutls_datum_t *out)
 {
     ws_link *l = ctx;
-    return conn_tls_session(ws_conn_transport(l->ws));
+    gnutls_session_t tls = conn_tls_session(ws_conn_transport(l->ws));
+    return tls ? tls_channel_binding(tls, type, out) : -1;
 }
 
 static const char *ws_peer(void *ctx)
@@ -193,7 +194,7 @@ static const c2s_link ws_link_ops = {
     .start_tls = NULL, /* §3.4: TLS is the wss:// layer's */
     .pause_reading = ws_pause_reading,
     .encrypted = ws_encrypted,
-    .tls_session = ws_tls_session,
+    .channel_binding = ws_channel_binding,
     .peer = ws_peer,
     .free = ws_link_free,
 };

@@ -62,9 +62,9 @@ typedef struct lingerer {
     struct lingerer *prev, *next;
 } lingerer;
 
-/* Every socket still lingering, so that an exit can close them (owned by the event loop's
- * thread, like the conns themselves). */
-static lingerer *lingering;
+/* Every socket still lingering, so that an exit can close them: one list per thread, since
+ * each event loop (worker.h) lingers on the sockets of its own conns. */
+static _Thread_local lingerer *lingering;
 
 static void linger_done(lingerer *l)
 {
@@ -120,13 +120,13 @@ static void linger_close(struct event_base *base, int fd)
 
 /* ---- life cycle ---- */
 
-static void describe_peer(conn *c)
+void socket_peer_name(int fd, char *out, size_t out_len)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
@@ -137,7 +137,7 @@ static void describe_peer(conn *c)
             port = ntohs(in6->sin6_port);
         }
     }
-    snprintf(c->peer, sizeof c->peer, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    snprintf(out, out_len, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id)
@@ -154,7 +154,7 @@ conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ct
      * its delay on top, milliseconds per stanza at light load. Fails harmlessly on non-TCP. */
     int on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    describe_peer(c);
+    socket_peer_name(fd, c->peer, sizeof c->peer);
     c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->ev_write = event_new(base, fd, EV_WRITE, on_writable, c);
     event_add(c->ev_read, NULL);

@@ -57,9 +57,11 @@ void conn_pause_reading(conn *c, bool paused);
 void conn_close(conn *c);
 
 const char *conn_peer(const conn *c); /* "ip:port" */
+/* The same "ip:port" (or "[ip6]:port") for a socket. */
+void socket_peer_name(int fd, char *out, size_t out_len);
 
-/* At exit: closes the sockets of finished connections that are still draining their peer's
- * last bytes (see conn.c, "Why linger"). */
+/* At exit, on each event loop's thread: closes the sockets of finished connections of that
+ * loop that are still draining their peer's last bytes (see conn.c, "Why linger"). */
 void conn_close_lingering(void);
 
 #endif

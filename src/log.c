@@ -4,17 +4,22 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static tern_log_level current_level = TERN_LOG_INFO;
+/* Read by every event loop's thread, set by the main one on reload. */
+static atomic_int current_level = TERN_LOG_INFO;
 static const char *program = "tern";
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
-void log_set_level(tern_log_level level) { current_level = level; }
+void log_set_level(tern_log_level level)
+{
+    atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+}
 
 void log_set_program(const char *name) { program = name; }
 
@@ -26,7 +31,10 @@ int log_level_from_name(const char *name)
     return -1;
 }
 
-int tern_log_enabled(tern_log_level level) { return level <= current_level; }
+int tern_log_enabled(tern_log_level level)
+{
+    return (int)level <= atomic_load_explicit(&current_level, memory_order_relaxed);
+}
 
 void tern_log(tern_log_level level, uint64_t session_id, const char *fmt, ...)
 {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "c2s.h"
+#include "c2s_relay.h"
 #include "c2s_register.h"
 #include "config.h"
 #include "conn.h"
@@ -32,6 +33,7 @@
 #include "tern_build.h"
 #include "tls.h"
 #include "util.h"
+#include "worker.h"
 
 #define SECRET_STORE "server"
 #define SECRET_OWNER "scram-secret"
@@ -147,12 +149,8 @@ static int start_listeners(char *err, size_t err_len)
     if (listen_add(&server.listeners, server.base, &cfg->s2s_listen, LISTEN_S2S, err,
                    err_len) != 0)
         return -1;
-    /* More workers are separate work; say so rather than
-     * ignore the keys. */
-    if (cfg->workers != 1)
-        log_info(0, "workers = %s: running one event loop; more workers are not built yet",
-                 cfg->workers ? "N" : "auto");
-    return 0;
+    /* One event loop is the main one; the others carry client connections (worker.h). */
+    return workers_start(workers_wanted(cfg->workers) - 1, err, err_len);
 }
 
 /* ---- signals ---- */
@@ -199,6 +197,8 @@ static void shutdown_server(int pid_fd)
 {
     listen_free_all(server.listeners);
     c2s_free_all();
+    workers_stop(); /* after c2s: the workers close the connections c2s left them */
+    c2s_relay_release();
     http_free_all(); /* before the modules unload: they hear about requests they hold */
     s2s_free_all();
     conn_close_lingering();

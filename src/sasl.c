@@ -44,14 +44,14 @@ struct sasl_exchange {
 
 /* The channel bindings this TLS session can provide (tls-exporter needs TLS 1.3 or the
  * extended master secret, RFC 9266 §3). */
-static size_t collect_bindings(gnutls_session_t tls, gnutls_datum_t *data,
+static size_t collect_bindings(const sasl_channel *channel, gnutls_datum_t *data,
                                scram_channel_binding *out)
 {
     size_t n = 0;
-    if (!tls)
+    if (!channel)
         return 0;
     for (size_t i = 0; i < N_BINDINGS; i++) {
-        if (tls_channel_binding(tls, binding_types[i], &data[n]) != 0)
+        if (channel->get(channel->ctx, binding_types[i], &data[n]) != 0)
             continue;
         out[n].type = binding_types[i];
         out[n].data = data[n].data;
@@ -61,11 +61,11 @@ static size_t collect_bindings(gnutls_session_t tls, gnutls_datum_t *data,
     return n;
 }
 
-bool sasl_offer(tern_xml *features, bool encrypted, gnutls_session_t tls)
+bool sasl_offer(tern_xml *features, bool encrypted, const sasl_channel *channel)
 {
     gnutls_datum_t data[N_BINDINGS];
     scram_channel_binding bindings[N_BINDINGS];
-    size_t n = collect_bindings(tls, data, bindings);
+    size_t n = collect_bindings(channel, data, bindings);
     tern_xml *mechs = xml_add_child(features, "mechanisms", NS_SASL);
     for (size_t i = 0; i < ARRAY_LEN(mechanisms); i++) {
         const mech_info *m = &mechanisms[i];
@@ -105,7 +105,7 @@ static int lookup_credentials(void *ctx, const char *username, scram_hash h,
 }
 
 sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
-                          gnutls_session_t tls, bool plus_offered, const char **failure)
+                          const sasl_channel *channel, bool plus_offered, const char **failure)
 {
     const mech_info *m = NULL;
     for (size_t i = 0; i < ARRAY_LEN(mechanisms); i++)
@@ -122,7 +122,7 @@ sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
     sasl_exchange *ex = xcalloc(1, sizeof *ex);
     ex->mech = m;
     ex->host = host;
-    ex->n_bindings = collect_bindings(tls, ex->binding_data, ex->bindings);
+    ex->n_bindings = collect_bindings(channel, ex->binding_data, ex->bindings);
     if (m->plus && ex->n_bindings == 0) {
         sasl_free(ex);
         *failure = "invalid-mechanism";

@@ -14,16 +14,23 @@ typedef struct sasl_exchange sasl_exchange;
 
 typedef enum sasl_status { SASL_CONTINUE, SASL_SUCCESS, SASL_FAILURE } sasl_status;
 
+/* The TLS channel a client stream can bind to: `get` fills *out (gnutls_malloc'd) with the
+ * binding data of `type`, or returns -1 when it has none of that type. */
+typedef struct sasl_channel {
+    int (*get)(void *ctx, const char *type, gnutls_datum_t *out);
+    void *ctx;
+} sasl_channel;
+
 /* Adds <mechanisms/> (and XEP-0440 <sasl-channel-binding/> when -PLUS is possible) to the
- * features. encrypted: the client's bytes are protected (PLAIN needs it); tls: the TLS session
- * to bind to, or NULL when there is none to bind to (no TLS, or a link such as BOSH whose TLS
+ * features. encrypted: the client's bytes are protected (PLAIN needs it); channel: what to
+ * bind to, or NULL when there is nothing to bind to (no TLS, or a link such as BOSH whose TLS
  * is not one channel). Returns whether -PLUS was offered. */
-bool sasl_offer(tern_xml *features, bool encrypted, gnutls_session_t tls);
+bool sasl_offer(tern_xml *features, bool encrypted, const sasl_channel *channel);
 
 /* Starts an exchange for `mech`. NULL with *failure ("invalid-mechanism",
  * "encryption-required") when it cannot be used on this stream. */
 sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
-                          gnutls_session_t tls, bool plus_offered, const char **failure);
+                          const sasl_channel *channel, bool plus_offered, const char **failure);
 /* One step with the decoded client data. CONTINUE: send *out as <challenge/>. SUCCESS: send
  * *out (may be NULL) with <success/>. FAILURE: *failure is the condition. *out is malloc'd. */
 sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, char **out,

@@ -2,6 +2,7 @@
 #include "tls.h"
 
 #include <gnutls/x509.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #define DEFAULT_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
 struct tls_ctx {
-    int refs;
+    atomic_int refs; /* connections on worker threads hold references too */
     gnutls_certificate_credentials_t creds;
     gnutls_priority_t priority;
 };
@@ -36,7 +37,7 @@ static bool loaded_before(const config *cfg, size_t index, const char *cert)
 tls_ctx *tls_ctx_new(const config *cfg, char *err, size_t err_len)
 {
     tls_ctx *t = xcalloc(1, sizeof *t);
-    t->refs = 1;
+    atomic_init(&t->refs, 1);
     int rc = gnutls_certificate_allocate_credentials(&t->creds);
     if (rc < 0)
         goto gnutls_fail;
@@ -91,11 +92,11 @@ fail:
     return NULL;
 }
 
-void tls_ctx_ref(tls_ctx *t) { t->refs++; }
+void tls_ctx_ref(tls_ctx *t) { atomic_fetch_add(&t->refs, 1); }
 
 void tls_ctx_unref(tls_ctx *t)
 {
-    if (!t || --t->refs > 0)
+    if (!t || atomic_fetch_sub(&t->refs, 1) > 1)
         return;
     gnutls_priority_deinit(t->priority);
     gnutls_certificate_free_credentials(t->creds);

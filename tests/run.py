@@ -54,14 +54,24 @@ def run_unit_tests(build):
     return passed, failed
 
 
-def run_integration_tests(build, srcdir, folder="integration"):
-    """pytest on tests/<folder>; returns (passed, failed)."""
+# The client-stream stories run a second time with one event loop (workers = 1): the whole
+# suite runs ternd with two, where worker threads carry the client connections (c2s_relay.c),
+# and these cover the main loop's own client link (c2s_tcp.c).
+ONE_LOOP_TESTS = ["test_login.py", "test_messaging.py", "test_bad_input.py",
+                  "test_presence.py", "test_server_lifecycle.py"]
+
+
+def run_integration_tests(build, srcdir, folder="integration", files=None, workers=None):
+    """pytest on tests/<folder> (or those files in it); returns (passed, failed)."""
     tests = os.path.join(srcdir, "tests", folder)
+    targets = [os.path.join(tests, f) for f in files] if files else [tests]
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "junit.xml")
         env = dict(os.environ, TERN_BUILD=build, PYTHONDONTWRITEBYTECODE="1")
+        if workers:
+            env["TERN_TEST_WORKERS"] = str(workers)
         cmd = ["/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-q",
-               "--timeout=120", f"--junitxml={report}", tests]
+               "--timeout=120", f"--junitxml={report}", *targets]
         try:
             proc = subprocess.run(cmd, env=env, timeout=INTEGRATION_TIMEOUT, cwd=srcdir)
             rc = proc.returncode
@@ -107,6 +117,9 @@ def main():
         sys.exit(1 if failed or passed == 0 else 0)
     up, uf = run_unit_tests(build)
     ip, if_ = run_integration_tests(build, srcdir)
+    op, of = run_integration_tests(build, srcdir, files=ONE_LOOP_TESTS, workers=1)
+    print(f"integration with one event loop: {op} passed, {of} failed")
+    ip, if_ = ip + op, if_ + of
     fp = ff = 0
     if os.environ.get("TERN_FUZZ_SECONDS"):
         fp, ff = run_fuzz_smoke(build, int(os.environ["TERN_FUZZ_SECONDS"]))

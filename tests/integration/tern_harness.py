@@ -23,6 +23,9 @@ from OpenSSL import SSL
 BUILD = Path(os.environ.get("TERN_BUILD", Path(__file__).resolve().parents[2]))
 TERND = BUILD / "src" / "ternd"
 TERNCTL = BUILD / "src" / "ternctl"
+# Two event loops unless told otherwise: worker threads then carry the client connections,
+# whatever the machine's core count (tests/run.py repeats some files with 1).
+WORKERS = int(os.environ.get("TERN_TEST_WORKERS", "2"))
 MODULES = BUILD / "modules"
 DEFAULT_TIMEOUT = 10.0
 
@@ -84,6 +87,7 @@ class TernServer:
             for h in hosts)
         self.config.write_text(
             f"[server]\ndata_dir = ../var\nlog_level = debug\nadmins = admin@{hosts[0]}\n"
+            f"workers = {WORKERS}\n"
             f"module_dir = {MODULES}\n{extra_config}\n"
             f"[c2s]\nlisten = 127.0.0.1:{self.port}\ntls_listen = 127.0.0.1:{self.tls_port}\n"
             f"{c2s_extra}\n"
