@@ -570,7 +570,18 @@ void buf_free(tern_buf *b)
 
 void buf_reset(tern_buf *b) { b->len = 0; }
 
-static void buf_reserve(tern_buf *b, size_t extra)
+static void buf_grow(tern_buf *b, size_t extra);
+
+/* The serializer appends a few bytes at a time: the check that they fit stays inline, and
+ * growing is out of line. */
+static inline void buf_reserve(tern_buf *b, size_t extra)
+{
+    if (b->cap > b->len && extra < b->cap - b->len) /* room for extra and buf_cstr's NUL */
+        return;
+    buf_grow(b, extra);
+}
+
+static void buf_grow(tern_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX / 2 - b->len)
         abort();
@@ -725,7 +736,11 @@ static void write_attr_value(tern_buf *out, const char *v)
 /* An element in the XML namespace (<xml:foo/>, legal input) can only be written with the xml
  * prefix: binding that namespace as a default namespace is forbidden (Namespaces in XML §3),
  * and a peer would reject the whole stream. */
-static bool in_xml_ns(const tern_xml *n) { return strcmp(n->u.el.ns, TERN_XML_NS_XML) == 0; }
+static bool in_xml_ns(const tern_xml *n)
+{
+    /* Checked twice per element written: the first byte settles it for every usual namespace. */
+    return n->u.el.ns[0] == TERN_XML_NS_XML[0] && strcmp(n->u.el.ns, TERN_XML_NS_XML) == 0;
+}
 
 static void write_name(const tern_xml *n, tern_buf *out)
 {
