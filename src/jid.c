@@ -292,48 +292,55 @@ jid_fast jid_fast_resource(const char *in, size_t len)
 
 /* For domains the slow path's ASCII branch is already plain C (lowercase, strip one final dot,
  * LDH labels) except for IP literals (inet_pton) and A-labels (libidn2): those go to it. It is
- * repeated here without its copies and allocations. */
+ * repeated here in one pass, without its copies and allocations. */
+static bool is_alabel_prefix(const char *label)
+{
+    return (label[0] | 0x20) == 'x' && (label[1] | 0x20) == 'n' && label[2] == '-' &&
+           label[3] == '-'; /* strncasecmp(label, "xn--", 4) == 0 for ASCII */
+}
+
 jid_fast jid_fast_domain(const char *in, size_t len, char *out, size_t *out_len)
 {
     if (len == 0)
         return JID_FAST_REJECT;
     if (in[0] == '[')
         return JID_FAST_UNSURE; /* an IPv6 literal, or invalid: inet_pton decides */
-    bool digits_and_dots = true;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
+    size_t n = in[len - 1] == '.' ? len - 1 : len; /* strip_final_dot() */
+    bool digits_and_dots = true, valid = n > 0, has_alabel = false;
+    size_t start = 0; /* of the current label */
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = i < len ? (unsigned char)in[i] : '\0';
         if (c >= 0x80)
             return JID_FAST_UNSURE;
-        if (!((c >= '0' && c <= '9') || c == '.'))
-            digits_and_dots = false;
+        if (i < n && c != '.') {
+            if (c < '0' || c > '9')
+                digits_and_dots = false;
+            if (!is_ldh((char)c))
+                valid = false;
+            if (i < TERN_JID_PART_MAX)
+                out[i] = ascii_lower(c);
+            continue;
+        }
+        if (i > n) /* the final dot, already stripped */
+            continue;
+        /* The end of a label (valid_ldh_domain()): 1..63 octets, no hyphen at either end. */
+        size_t label = i - start;
+        if (label == 0 || label > 63 || in[start] == '-' || in[i - 1] == '-')
+            valid = false;
+        else if (label >= 4 && is_alabel_prefix(in + start))
+            has_alabel = true;
+        if (i < n && i < TERN_JID_PART_MAX)
+            out[i] = '.';
+        start = i + 1;
     }
     if (digits_and_dots)
         return JID_FAST_UNSURE; /* maybe an IPv4 literal: inet_pton accepts nothing else */
-
-    size_t n = in[len - 1] == '.' ? len - 1 : len; /* strip_final_dot() */
-    if (n == 0)
+    if (!valid)
         return JID_FAST_REJECT;
-    bool has_alabel = false;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) { /* valid_ldh_domain() */
-        if (i < n && in[i] != '.') {
-            if (!is_ldh(in[i]))
-                return JID_FAST_REJECT;
-            continue;
-        }
-        size_t label = i - start;
-        if (label == 0 || label > 63 || in[start] == '-' || in[i - 1] == '-')
-            return JID_FAST_REJECT;
-        if (label >= 4 && strncasecmp(in + start, "xn--", 4) == 0)
-            has_alabel = true;
-        start = i + 1;
-    }
     if (has_alabel)
         return JID_FAST_UNSURE;
     if (n > TERN_JID_PART_MAX)
         return JID_FAST_REJECT;
-    for (size_t i = 0; i < n; i++)
-        out[i] = ascii_lower((unsigned char)in[i]);
     out[n] = '\0';
     *out_len = n;
     return JID_FAST_OK;
