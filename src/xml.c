@@ -318,8 +318,10 @@ static tern_xml_attr *attr_find(const tern_xml *node, const char *xmlns, const c
         return NULL;
     if (node->u.el.index)
         return *attr_index_slot(node, xmlns, name);
+    /* Stanza attributes mostly differ in their first byte (to, from, id, type, xml:lang): test it
+     * before calling strcmp. */
     for (tern_xml_attr *a = node->u.el.attrs; a; a = a->next)
-        if (strcmp(a->name, name) == 0 && ns_equal(a->xmlns, xmlns))
+        if (a->name[0] == name[0] && strcmp(a->name, name) == 0 && ns_equal(a->xmlns, xmlns))
             return a;
     return NULL;
 }
