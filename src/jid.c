@@ -5,7 +5,12 @@
  * RFC 3920/6122 defined for the same purpose (libidn's Nodeprep and Resourceprep) and IDNA2008
  * with UTS#46 mapping (libidn2) for the domainpart; doc/jid-and-sasl.md explains where the two
  * disagree and why that is acceptable. Every prepared JID is stored in one allocation so a jid is
- * freed in one go. */
+ * freed in one go.
+ *
+ * The router prepares 'from' and 'to' of every stanza, and libidn converts each part to UCS-4,
+ * walks a dozen tables and converts back: a quarter of the server's CPU under load. Nearly
+ * every JID is plain ASCII, where those profiles reduce to a few byte rules, so an ASCII fast
+ * path answers first and the libraries see only what it is unsure of (see jid_prep.h). */
 #include "tern/jid.h"
 
 #include <arpa/inet.h>
@@ -15,6 +20,7 @@
 #include <stringprep.h>
 #include <strings.h>
 
+#include "jid_prep.h"
 #include "util.h"
 
 static void set_why(const char **why, const char *reason)
@@ -22,6 +28,8 @@ static void set_why(const char **why, const char *reason)
     if (why)
         *why = reason;
 }
+
+/* ---- the reference (slow) path: libidn and libidn2 ---- */
 
 /* Runs a libidn stringprep profile. Unassigned code points are allowed (the "query" rule of
  * RFC 3454 §7): we only compare JIDs, and rejecting characters newer than Unicode 3.2 would
@@ -43,12 +51,12 @@ static int stringprep_part(const char *in, const char *profile, char **out)
     return 0;
 }
 
-int jid_prep_node(const char *in, char **out)
+int jid_prep_node_slow(const char *in, char **out)
 {
     return stringprep_part(in, "Nodeprep", out);
 }
 
-int jid_prep_resource(const char *in, char **out)
+int jid_prep_resource_slow(const char *in, char **out)
 {
     return stringprep_part(in, "Resourceprep", out);
 }
@@ -161,7 +169,7 @@ static char *domain_to_unicode(const char *ascii)
     return copy;
 }
 
-int jid_prep_domain(const char *in, char **out)
+int jid_prep_domain_slow(const char *in, char **out)
 {
     *out = NULL;
     if (!in || *in == '\0')
@@ -215,13 +223,205 @@ int jid_prep_domain(const char *in, char **out)
     return 0;
 }
 
-/* Builds a jid from already-prepared parts: one allocation holding
- * "node\0domain\0resource\0bare\0full\0". */
-static void jid_build(tern_jid *out, const char *node, const char *domain, const char *resource)
+
+/* ---- the ASCII fast path ---- */
+
+/* Why these rules give exactly the slow path's result for ASCII input:
+ * - Mapping: no ASCII character is in RFC 3454 table B.1 (mapped to nothing); B.2 (case folding,
+ *   Nodeprep only) maps A-Z to a-z and leaves every other ASCII character alone.
+ * - NFKC leaves ASCII unchanged.
+ * - Prohibited output: C.1.1 (U+0020, Nodeprep only), C.2.1 (U+0000-U+001F, U+007F), and for
+ *   Nodeprep the eight characters " & ' / : < > @ (RFC 6122 Appendix A.5). The other C tables
+ *   and the bidi rules concern non-ASCII code points only.
+ * - Lengths: each ASCII byte maps to one byte, so the output is as long as the input.
+ * A single non-ASCII byte changes everything: NFKC may compose an ASCII character with a
+ * following combining mark ("<" + U+0338 becomes U+226E, which Nodeprep allows), and mapping
+ * may shorten the string under the length limit. So any byte >= 0x80 means "unsure". */
+
+static bool is_ascii_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+
+static char ascii_lower(unsigned char c)
 {
-    size_t nlen = node ? strlen(node) : 0;
-    size_t dlen = strlen(domain);
-    size_t rlen = resource ? strlen(resource) : 0;
+    return (char)(is_ascii_upper(c) ? c - 'A' + 'a' : c);
+}
+
+static bool node_byte_allowed(unsigned char c)
+{
+    if (c <= 0x20 || c == 0x7f) /* C.2.1 controls, C.1.1 space */
+        return false;
+    switch (c) {
+    case '"': case '&': case '\'': case '/': case ':': case '<': case '>': case '@':
+        return false;
+    default:
+        return true;
+    }
+}
+
+jid_fast jid_fast_node(const char *in, size_t len, char *out)
+{
+    /* `ok` starts false for a part too long to keep, so `out` is never overrun; the scan goes on
+     * to the end either way, looking for bytes that send the part to the slow path. */
+    bool ok = len > 0 && len <= TERN_JID_PART_MAX;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0x80)
+            return JID_FAST_UNSURE;
+        if (!node_byte_allowed(c))
+            ok = false;
+        else if (ok)
+            out[i] = ascii_lower(c);
+    }
+    if (!ok)
+        return JID_FAST_REJECT;
+    out[len] = '\0';
+    return JID_FAST_OK;
+}
+
+jid_fast jid_fast_resource(const char *in, size_t len)
+{
+    bool ok = len > 0 && len <= TERN_JID_PART_MAX;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 0x80)
+            return JID_FAST_UNSURE;
+        if (c < 0x20 || c == 0x7f) /* C.2.1; Resourceprep allows the space */
+            ok = false;
+    }
+    return ok ? JID_FAST_OK : JID_FAST_REJECT;
+}
+
+/* For domains the slow path's ASCII branch is already plain C (lowercase, strip one final dot,
+ * LDH labels) except for IP literals (inet_pton) and A-labels (libidn2): those go to it. It is
+ * repeated here in one pass, without its copies and allocations. */
+static bool is_alabel_prefix(const char *label)
+{
+    return (label[0] | 0x20) == 'x' && (label[1] | 0x20) == 'n' && label[2] == '-' &&
+           label[3] == '-'; /* strncasecmp(label, "xn--", 4) == 0 for ASCII */
+}
+
+jid_fast jid_fast_domain(const char *in, size_t len, char *out, size_t *out_len)
+{
+    if (len == 0)
+        return JID_FAST_REJECT;
+    if (in[0] == '[')
+        return JID_FAST_UNSURE; /* an IPv6 literal, or invalid: inet_pton decides */
+    size_t n = in[len - 1] == '.' ? len - 1 : len; /* strip_final_dot() */
+    bool digits_and_dots = true, valid = n > 0, has_alabel = false;
+    size_t start = 0; /* of the current label */
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = i < len ? (unsigned char)in[i] : '\0';
+        if (c >= 0x80)
+            return JID_FAST_UNSURE;
+        if (i < n && c != '.') {
+            if (c < '0' || c > '9')
+                digits_and_dots = false;
+            if (!is_ldh((char)c))
+                valid = false;
+            if (i < TERN_JID_PART_MAX)
+                out[i] = ascii_lower(c);
+            continue;
+        }
+        if (i > n) /* the final dot, already stripped */
+            continue;
+        /* The end of a label (valid_ldh_domain()): 1..63 octets, no hyphen at either end. */
+        size_t label = i - start;
+        if (label == 0 || label > 63 || in[start] == '-' || in[i - 1] == '-')
+            valid = false;
+        else if (label >= 4 && is_alabel_prefix(in + start))
+            has_alabel = true;
+        if (i < n && i < TERN_JID_PART_MAX)
+            out[i] = '.';
+        start = i + 1;
+    }
+    if (digits_and_dots)
+        return JID_FAST_UNSURE; /* maybe an IPv4 literal: inet_pton accepts nothing else */
+    if (!valid)
+        return JID_FAST_REJECT;
+    if (has_alabel)
+        return JID_FAST_UNSURE;
+    if (n > TERN_JID_PART_MAX)
+        return JID_FAST_REJECT;
+    out[n] = '\0';
+    *out_len = n;
+    return JID_FAST_OK;
+}
+
+/* ---- one part, fast path first ---- */
+
+typedef enum part_kind { PART_NODE, PART_DOMAIN, PART_RESOURCE } part_kind;
+
+/* A prepared part: `s` (`len` bytes, NUL-terminated) points into the caller's buffer, into the
+ * input (an unchanged resource), or to `owned` (the slow path's result, freed by the caller). */
+typedef struct prepared_part {
+    const char *s;
+    size_t len;
+    char *owned;
+} prepared_part;
+
+/* Prepares `len` bytes of `in` (which need not end there). `buf` has TERN_JID_PART_MAX + 1 bytes.
+ * Returns 0 or -1. */
+static int prepare_part(part_kind kind, const char *in, size_t len, char *buf, prepared_part *p)
+{
+    p->owned = NULL;
+    p->len = len;
+    jid_fast fast;
+    switch (kind) {
+    case PART_NODE:
+        fast = jid_fast_node(in, len, buf);
+        p->s = buf;
+        break;
+    case PART_DOMAIN:
+        fast = jid_fast_domain(in, len, buf, &p->len);
+        p->s = buf;
+        break;
+    default:
+        fast = jid_fast_resource(in, len);
+        p->s = in; /* NUL-terminated: a resource always runs to the end of its string */
+        break;
+    }
+    if (fast != JID_FAST_UNSURE)
+        return fast == JID_FAST_OK ? 0 : -1;
+
+    char *copy = xstrndup(in, len);
+    int rc = kind == PART_NODE     ? jid_prep_node_slow(copy, &p->owned)
+             : kind == PART_DOMAIN ? jid_prep_domain_slow(copy, &p->owned)
+                                   : jid_prep_resource_slow(copy, &p->owned);
+    free(copy);
+    if (rc < 0)
+        return -1;
+    p->s = p->owned;
+    p->len = strlen(p->owned);
+    return 0;
+}
+
+static int prep_single(part_kind kind, const char *in, char **out)
+{
+    *out = NULL;
+    if (!in)
+        return -1;
+    char buf[TERN_JID_PART_MAX + 1];
+    prepared_part p;
+    if (prepare_part(kind, in, strlen(in), buf, &p) < 0)
+        return -1;
+    *out = p.owned ? p.owned : xstrndup(p.s, p.len);
+    return 0;
+}
+
+int jid_prep_node(const char *in, char **out) { return prep_single(PART_NODE, in, out); }
+int jid_prep_domain(const char *in, char **out) { return prep_single(PART_DOMAIN, in, out); }
+int jid_prep_resource(const char *in, char **out) { return prep_single(PART_RESOURCE, in, out); }
+
+/* ---- whole JIDs ---- */
+
+/* Builds a jid from already-prepared parts (node and resource may be NULL): one allocation
+ * holding "node\0domain\0resource\0bare\0full\0". */
+static void jid_build(tern_jid *out, const char *node, size_t nlen, const char *domain,
+                      size_t dlen, const char *resource, size_t rlen)
+{
+    if (!node)
+        nlen = 0;
+    if (!resource)
+        rlen = 0;
     size_t bare_len = (node ? nlen + 1 : 0) + dlen;
     size_t full_len = bare_len + (resource ? rlen + 1 : 0);
     char *p = xmalloc((nlen + 1) + (dlen + 1) + (rlen + 1) + (bare_len + 1) + (full_len + 1));
@@ -230,63 +430,76 @@ static void jid_build(tern_jid *out, const char *node, const char *domain, const
 
     if (node) {
         out->node = p;
-        memcpy(p, node, nlen + 1);
+        memcpy(p, node, nlen);
+        p[nlen] = '\0';
         p += nlen + 1;
     }
     out->domain = p;
-    memcpy(p, domain, dlen + 1);
+    memcpy(p, domain, dlen);
+    p[dlen] = '\0';
     p += dlen + 1;
     if (resource) {
         out->resource = p;
-        memcpy(p, resource, rlen + 1);
+        memcpy(p, resource, rlen);
+        p[rlen] = '\0';
         p += rlen + 1;
     }
     out->bare = p;
     if (node) {
         memcpy(p, node, nlen);
         p[nlen] = '@';
-        memcpy(p + nlen + 1, domain, dlen + 1);
+        memcpy(p + nlen + 1, domain, dlen);
     } else {
-        memcpy(p, domain, dlen + 1);
+        memcpy(p, domain, dlen);
     }
+    p[bare_len] = '\0';
     p += bare_len + 1;
     out->full = p;
     memcpy(p, out->bare, bare_len);
     if (resource) {
         p[bare_len] = '/';
-        memcpy(p + bare_len + 1, resource, rlen + 1);
-    } else {
-        p[bare_len] = '\0';
+        memcpy(p + bare_len + 1, resource, rlen);
     }
+    p[full_len] = '\0';
+}
+
+/* Prepares and joins parts given as (pointer, length); NULL node or resource means absent.
+ * The checks run in this order so each input gets the same reason it always got. */
+static int jid_prepare(const char *node, size_t nlen, const char *domain, size_t dlen,
+                       const char *resource, size_t rlen, tern_jid *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    char node_buf[TERN_JID_PART_MAX + 1], domain_buf[TERN_JID_PART_MAX + 1];
+    prepared_part pn = { 0 }, pd = { 0 }, pr = { 0 };
+    int rc = -1;
+
+    if (node && nlen == 0) {
+        set_why(why, "empty localpart");
+    } else if (node && prepare_part(PART_NODE, node, nlen, node_buf, &pn) < 0) {
+        set_why(why, "invalid localpart");
+    } else if (!domain || dlen == 0) {
+        set_why(why, "empty domainpart");
+    } else if (prepare_part(PART_DOMAIN, domain, dlen, domain_buf, &pd) < 0) {
+        set_why(why, "invalid domainpart");
+    } else if (resource && rlen == 0) {
+        set_why(why, "empty resourcepart");
+    } else if (resource && prepare_part(PART_RESOURCE, resource, rlen, NULL, &pr) < 0) {
+        set_why(why, "invalid resourcepart");
+    } else {
+        jid_build(out, node ? pn.s : NULL, pn.len, pd.s, pd.len, resource ? pr.s : NULL, pr.len);
+        rc = 0;
+    }
+    free(pn.owned);
+    free(pd.owned);
+    free(pr.owned);
+    return rc;
 }
 
 int jid_from_parts(const char *node, const char *domain, const char *resource, tern_jid *out,
                    const char **why)
 {
-    memset(out, 0, sizeof *out);
-    char *pnode = NULL, *pdomain = NULL, *presource = NULL;
-    int rc = -1;
-
-    if (node && *node == '\0') {
-        set_why(why, "empty localpart");
-    } else if (node && jid_prep_node(node, &pnode) < 0) {
-        set_why(why, "invalid localpart");
-    } else if (!domain || *domain == '\0') {
-        set_why(why, "empty domainpart");
-    } else if (jid_prep_domain(domain, &pdomain) < 0) {
-        set_why(why, "invalid domainpart");
-    } else if (resource && *resource == '\0') {
-        set_why(why, "empty resourcepart");
-    } else if (resource && jid_prep_resource(resource, &presource) < 0) {
-        set_why(why, "invalid resourcepart");
-    } else {
-        jid_build(out, pnode, pdomain, presource);
-        rc = 0;
-    }
-    free(pnode);
-    free(pdomain);
-    free(presource);
-    return rc;
+    return jid_prepare(node, node ? strlen(node) : 0, domain, domain ? strlen(domain) : 0,
+                       resource, resource ? strlen(resource) : 0, out, why);
 }
 
 int jid_parse(const char *text, tern_jid *out, const char **why)
@@ -297,18 +510,15 @@ int jid_parse(const char *text, tern_jid *out, const char **why)
         return -1;
     }
     /* RFC 7622 §3.1: the resourcepart is everything after the first '/', and the localpart is
-     * what precedes the first '@' in the rest. The resourcepart may itself contain '@' and '/'. */
+     * what precedes the first '@' in the rest. The resourcepart may itself contain '@' and '/'.
+     * The parts are prepared in place, without copies. */
     const char *slash = strchr(text, '/');
     size_t rest_len = slash ? (size_t)(slash - text) : strlen(text);
     const char *at = memchr(text, '@', rest_len);
-
-    char *node = at ? xstrndup(text, (size_t)(at - text)) : NULL;
-    const char *domain_start = at ? at + 1 : text;
-    char *domain = xstrndup(domain_start, rest_len - (size_t)(domain_start - text));
-    int rc = jid_from_parts(node, domain, slash ? slash + 1 : NULL, out, why);
-    free(node);
-    free(domain);
-    return rc;
+    const char *domain = at ? at + 1 : text;
+    return jid_prepare(at ? text : NULL, at ? (size_t)(at - text) : 0, domain,
+                       rest_len - (size_t)(domain - text), slash ? slash + 1 : NULL,
+                       slash ? strlen(slash + 1) : 0, out, why);
 }
 
 void jid_copy(tern_jid *dst, const tern_jid *src)
@@ -317,7 +527,8 @@ void jid_copy(tern_jid *dst, const tern_jid *src)
         memset(dst, 0, sizeof *dst);
         return;
     }
-    jid_build(dst, src->node, src->domain, src->resource);
+    jid_build(dst, src->node, src->node ? strlen(src->node) : 0, src->domain,
+              strlen(src->domain), src->resource, src->resource ? strlen(src->resource) : 0);
 }
 
 void jid_bare(tern_jid *dst, const tern_jid *src)
@@ -326,7 +537,8 @@ void jid_bare(tern_jid *dst, const tern_jid *src)
         memset(dst, 0, sizeof *dst);
         return;
     }
-    jid_build(dst, src->node, src->domain, NULL);
+    jid_build(dst, src->node, src->node ? strlen(src->node) : 0, src->domain,
+              strlen(src->domain), NULL, 0);
 }
 
 void jid_free(tern_jid *jid)

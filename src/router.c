@@ -128,17 +128,38 @@ static tern_session *find_resource(user_sessions *u, const char *resource)
 
 /* ---- event names ---- */
 
-/* "message", "presence", "iq-get", ... ; NULL for an iq without a valid type. */
-static const char *stanza_kind(const tern_xml *x, char *buf, size_t len)
+/* The stanza kinds events are named after. Their event names are spelled out below, so routing
+ * a stanza builds no strings: the router looks names up by the kind's index. */
+enum { KIND_MESSAGE, KIND_PRESENCE, KIND_IQ_GET, KIND_IQ_SET, KIND_IQ_RESULT, KIND_IQ_ERROR,
+       N_KINDS };
+static const char *const kind_names[N_KINDS] = { "message", "presence", "iq-get",
+                                                 "iq-set", "iq-result", "iq-error" };
+/* Indexed by kind, then by dest_class (the order of dest_names). */
+#define KIND_EVENTS(k) { k "/host", k "/bare", k "/full", k "/remote" }
+static const char *const kind_events[N_KINDS][4] = {
+    KIND_EVENTS("message"), KIND_EVENTS("presence"),  KIND_EVENTS("iq-get"),
+    KIND_EVENTS("iq-set"),  KIND_EVENTS("iq-result"), KIND_EVENTS("iq-error"),
+};
+
+/* "message", "presence", "iq-get", ... (one of kind_names, or the element's own name for any
+ * other stanza); NULL for an iq without a valid type. */
+static const char *stanza_kind(const tern_xml *x)
 {
     const char *name = xml_name(x);
-    if (strcmp(name, "iq") != 0)
+    if (strcmp(name, "iq") != 0) {
+        if (strcmp(name, "message") == 0)
+            return kind_names[KIND_MESSAGE];
+        if (strcmp(name, "presence") == 0)
+            return kind_names[KIND_PRESENCE];
         return name;
+    }
     const char *t = xml_attr(x, "type");
-    if (!t || (strcmp(t, "get") && strcmp(t, "set") && strcmp(t, "result") && strcmp(t, "error")))
+    if (!t)
         return NULL;
-    snprintf(buf, len, "iq-%s", t);
-    return buf;
+    for (int k = KIND_IQ_GET; k <= KIND_IQ_ERROR; k++)
+        if (strcmp(t, kind_names[k] + 3) == 0) /* past "iq-" */
+            return kind_names[k];
+    return NULL;
 }
 
 static bool is_request(const tern_xml *x)
@@ -164,9 +185,12 @@ static bool run_hooks(const tern_stanza_event *ev, dest_class dest, const char *
         const tern_xml *p = iq_payload(ev->stanza);
         snprintf(event, sizeof event, "%s/%s/%s:%s", kind, dest_names[dest], xml_ns(p),
                  xml_name(p));
-    } else {
-        snprintf(event, sizeof event, "%s/%s", kind, dest_names[dest]);
+        return hooks_run_stanza(ev->host, event, ev) == TERN_HANDLED;
     }
+    for (int k = 0; k < N_KINDS; k++)
+        if (kind == kind_names[k])
+            return hooks_run_stanza(ev->host, kind_events[k][dest], ev) == TERN_HANDLED;
+    snprintf(event, sizeof event, "%s/%s", kind, dest_names[dest]);
     return hooks_run_stanza(ev->host, event, ev) == TERN_HANDLED;
 }
 
@@ -272,6 +296,20 @@ static void route_local(tern_stanza_event *ev, dest_class dest, const char *kind
 
 /* ---- entry point ---- */
 
+/* "message/out", "presence/out", "iq/out": what a local client sends, before routing. buf
+ * (32 bytes) holds the name of any other element's event. */
+static const char *out_event(const tern_xml *stanza, const char *kind, char *buf, size_t len)
+{
+    if (kind == kind_names[KIND_MESSAGE])
+        return "message/out";
+    if (kind == kind_names[KIND_PRESENCE])
+        return "presence/out";
+    if (strcmp(xml_name(stanza), "iq") == 0)
+        return "iq/out";
+    snprintf(buf, len, "%s/out", xml_name(stanza));
+    return buf;
+}
+
 static void broadcast_presence(tern_stanza_event *ev)
 {
     session_set_presence(ev->origin, ev->stanza);
@@ -291,8 +329,7 @@ void router_route(tern_xml *stanza, tern_session *origin)
     const char *why = NULL;
     const char *from_text = xml_attr(stanza, "from");
     const char *to_text = xml_attr(stanza, "to");
-    char kind_buf[16];
-    const char *kind = stanza_kind(stanza, kind_buf, sizeof kind_buf);
+    const char *kind = stanza_kind(stanza);
 
     if (!from_text || jid_parse(from_text, &from, &why) != 0) {
         log_warn(origin ? origin->id : 0, "router: dropping a stanza without a valid 'from'");
@@ -331,9 +368,8 @@ void router_route(tern_xml *stanza, tern_session *origin)
         goto done;
     }
     if (origin) {
-        char out_event[32];
-        snprintf(out_event, sizeof out_event, "%s/out", xml_name(stanza));
-        if (hooks_run_stanza(ev.host, out_event, &ev) == TERN_HANDLED)
+        char buf[32];
+        if (hooks_run_stanza(ev.host, out_event(stanza, kind, buf, sizeof buf), &ev) == TERN_HANDLED)
             goto done;
     }
 

@@ -318,8 +318,10 @@ static tern_xml_attr *attr_find(const tern_xml *node, const char *xmlns, const c
         return NULL;
     if (node->u.el.index)
         return *attr_index_slot(node, xmlns, name);
+    /* Stanza attributes mostly differ in their first byte (to, from, id, type, xml:lang): test it
+     * before calling strcmp. */
     for (tern_xml_attr *a = node->u.el.attrs; a; a = a->next)
-        if (strcmp(a->name, name) == 0 && ns_equal(a->xmlns, xmlns))
+        if (a->name[0] == name[0] && strcmp(a->name, name) == 0 && ns_equal(a->xmlns, xmlns))
             return a;
     return NULL;
 }
@@ -570,7 +572,18 @@ void buf_free(tern_buf *b)
 
 void buf_reset(tern_buf *b) { b->len = 0; }
 
-static void buf_reserve(tern_buf *b, size_t extra)
+static void buf_grow(tern_buf *b, size_t extra);
+
+/* The serializer appends a few bytes at a time: the check that they fit stays inline, and
+ * growing is out of line. */
+static inline void buf_reserve(tern_buf *b, size_t extra)
+{
+    if (b->cap > b->len && extra < b->cap - b->len) /* room for extra and buf_cstr's NUL */
+        return;
+    buf_grow(b, extra);
+}
+
+static void buf_grow(tern_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX / 2 - b->len)
         abort();
@@ -725,7 +738,11 @@ static void write_attr_value(tern_buf *out, const char *v)
 /* An element in the XML namespace (<xml:foo/>, legal input) can only be written with the xml
  * prefix: binding that namespace as a default namespace is forbidden (Namespaces in XML §3),
  * and a peer would reject the whole stream. */
-static bool in_xml_ns(const tern_xml *n) { return strcmp(n->u.el.ns, TERN_XML_NS_XML) == 0; }
+static bool in_xml_ns(const tern_xml *n)
+{
+    /* Checked twice per element written: the first byte settles it for every usual namespace. */
+    return n->u.el.ns[0] == TERN_XML_NS_XML[0] && strcmp(n->u.el.ns, TERN_XML_NS_XML) == 0;
+}
 
 static void write_name(const tern_xml *n, tern_buf *out)
 {

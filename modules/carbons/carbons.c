@@ -144,6 +144,28 @@ static void match_resource(tern_session *s, void *ctx)
         fr->found = s;
 }
 
+/* Whether a session of `bare` other than `skip` takes copies at all. Most accounts have no
+ * carbons-enabled client, and then the eligibility rules need not be worked out for every
+ * message: send_copy() would send nothing anyway, and is_eligible() only reads. */
+typedef struct any_enabled {
+    const tern_session *skip;
+    bool found;
+} any_enabled;
+
+static void find_enabled(tern_session *s, void *ctx)
+{
+    any_enabled *ae = ctx;
+    if (s != ae->skip && tern_session_available(s) && tern_session_get_data(s, &enabled_key))
+        ae->found = true;
+}
+
+static bool anyone_wants_copies(tern_host *host, const char *bare, const tern_session *skip)
+{
+    any_enabled ae = { skip, false };
+    tern_host_each_session(host, bare, find_enabled, &ae);
+    return ae.found;
+}
+
 /* ---- handlers ---- */
 
 /* §9: the receiving server SHOULD remove <private/> before delivering the message. */
@@ -157,6 +179,10 @@ static void strip_private(tern_xml *m)
 static tern_event_result copy_received(const tern_stanza_event *ev, void *data)
 {
     tern_host *host = data;
+    if (!anyone_wants_copies(host, ev->to->bare, NULL)) {
+        strip_private(ev->stanza);
+        return TERN_PASS;
+    }
     bool eligible = is_eligible(ev->stanza, RECEIVED, ev->to);
     strip_private(ev->stanza);
     if (!eligible || jid_equal_bare(ev->from, ev->to))
@@ -181,6 +207,7 @@ static tern_event_result copy_sent(const tern_stanza_event *ev, void *data)
 {
     tern_host *host = data;
     if (!ev->origin || jid_equal_bare(ev->from, ev->to) ||
+        !anyone_wants_copies(host, ev->from->bare, ev->origin) ||
         !is_eligible(ev->stanza, SENT, ev->to))
         return TERN_PASS;
     copy_ctx cc = { ev->stanza, SENT, ev->from->bare, ev->origin, -1, false };

@@ -2,8 +2,11 @@
 #include "tern/jid.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "jid_prep.h"
 
 /* Parses `text` and checks each prepared part (NULL = absent). */
 static void expect_jid(const char *text, const char *node, const char *domain, const char *resource)
@@ -359,6 +362,313 @@ START_TEST(garbage_never_crashes)
 }
 END_TEST
 
+/* ---- the ASCII fast path gives exactly the libidn/libidn2 result (src/jid_prep.h) ---- */
+
+typedef enum part_kind { NODE, DOMAIN, RESOURCE } part_kind;
+static const char *const kind_names[] = { "node", "domain", "resource" };
+
+static int slow_prep(part_kind kind, const char *in, char **out)
+{
+    return kind == NODE ? jid_prep_node_slow(in, out)
+           : kind == DOMAIN ? jid_prep_domain_slow(in, out)
+                            : jid_prep_resource_slow(in, out);
+}
+
+static int public_prep(part_kind kind, const char *in, char **out)
+{
+    return kind == NODE ? jid_prep_node(in, out)
+           : kind == DOMAIN ? jid_prep_domain(in, out)
+                            : jid_prep_resource(in, out);
+}
+
+/* Checks that the fast path, when it answers, answers like the slow path, and that the public
+ * function (fast path, then slow) answers like the slow path always. Returns whether the fast
+ * path answered. */
+static bool check_agree(part_kind kind, const char *in)
+{
+    size_t len = strlen(in);
+    char *slow = NULL, *pub = NULL;
+    int slow_rc = slow_prep(kind, in, &slow);
+    int pub_rc = public_prep(kind, in, &pub);
+    ck_assert_msg(pub_rc == slow_rc, "%s '%.80s' (%zu bytes): slow %d, public %d",
+                  kind_names[kind], in, len, slow_rc, pub_rc);
+    if (slow_rc == 0)
+        ck_assert_msg(strcmp(pub, slow) == 0, "%s '%.80s': slow '%.80s', public '%.80s'",
+                      kind_names[kind], in, slow, pub);
+    else
+        ck_assert_ptr_null(pub);
+
+    char *buf = malloc(TERN_JID_PART_MAX + 1);
+    ck_assert_ptr_nonnull(buf);
+    size_t out_len = 0;
+    jid_fast fast = kind == NODE     ? jid_fast_node(in, len, buf)
+                    : kind == DOMAIN ? jid_fast_domain(in, len, buf, &out_len)
+                                     : jid_fast_resource(in, len);
+    if (fast != JID_FAST_UNSURE) {
+        ck_assert_msg((fast == JID_FAST_OK) == (slow_rc == 0),
+                      "%s '%.80s' (%zu bytes): slow %d, fast %d", kind_names[kind], in, len,
+                      slow_rc, (int)fast);
+        if (fast == JID_FAST_OK) {
+            const char *got = kind == RESOURCE ? in : buf;
+            ck_assert_msg(strcmp(got, slow) == 0, "%s '%.80s': slow '%.80s', fast '%.80s'",
+                          kind_names[kind], in, slow, got);
+            if (kind == DOMAIN)
+                ck_assert_uint_eq(out_len, strlen(slow));
+        }
+    }
+    free(buf);
+    free(slow);
+    free(pub);
+    return fast != JID_FAST_UNSURE;
+}
+
+/* Every ASCII byte alone, and inside, before and after ordinary text, in each part. */
+START_TEST(fast_path_every_ascii_byte)
+{
+    static const char *const frames[][2] = { { "", "" },     { "ab", "cd" }, { "x", "" },
+                                             { "", "y.com" }, { "a.", "" },   { "xn--", "" } };
+    for (part_kind kind = NODE; kind <= RESOURCE; kind++) {
+        int decided = 0, total = 0;
+        for (int c = 0x01; c <= 0x7f; c++)
+            for (size_t f = 0; f < sizeof frames / sizeof frames[0]; f++) {
+                char in[32];
+                snprintf(in, sizeof in, "%s%c%s", frames[f][0], c, frames[f][1]);
+                decided += check_agree(kind, in);
+                total++;
+            }
+        /* Node and resource parts made of ASCII never need libidn; domains do only for IP
+         * literals ("[", digits and dots) and A-labels ("xn--"). */
+        if (kind == DOMAIN)
+            ck_assert_int_gt(decided, total * 3 / 4);
+        else
+            ck_assert_int_eq(decided, total);
+    }
+}
+END_TEST
+
+static unsigned rng_state;
+
+static unsigned rng(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return (rng_state >> 16) & 0x7fff;
+}
+
+/* Appends one random piece to s (at most 8 bytes): mostly ASCII, sometimes a separator or
+ * label rule's edge, sometimes UTF-8 the fast path must hand over (soft hyphen, combining
+ * long solidus overlay, ß, ü, ideographic full stop, fullwidth '@', a stray byte). */
+static size_t random_piece(char *s, bool ascii_only)
+{
+    static const char *const pieces[] = { "\xc2\xad", "\xcc\xb8", "\xc3\x9f", "\xc3\xbc",
+                                          "\xe3\x80\x82", "\xef\xbc\xa0", "\xff", "xn--",
+                                          "XN--", ".", "-", "[", "]", "::1", "1.2" };
+    unsigned r = rng() % 100;
+    if (r < 55) { /* letters and digits: the common case */
+        static const char common[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        s[0] = common[rng() % (sizeof common - 1)];
+        return 1;
+    }
+    if (r < 85 || ascii_only) { /* any ASCII byte but NUL */
+        s[0] = (char)(1 + rng() % 0x7f);
+        return 1;
+    }
+    const char *p = pieces[rng() % (sizeof pieces / sizeof pieces[0])];
+    size_t n = strlen(p);
+    memcpy(s, p, n);
+    return n;
+}
+
+/* A string of about `len` bytes (exactly `len` when ascii_only). */
+static char *random_string(size_t len, bool ascii_only)
+{
+    char *s = malloc(len + 16);
+    ck_assert_ptr_nonnull(s);
+    size_t n = 0;
+    while (n < len)
+        n += random_piece(s + n, ascii_only);
+    s[ascii_only ? len : n] = '\0';
+    return s;
+}
+
+/* A domain-shaped ASCII string of exactly `len` bytes: LDH labels of 1..63 bytes (sometimes 64)
+ * separated by dots, maybe a final dot, maybe one odd byte. */
+static char *random_domain(size_t len)
+{
+    static const char ldh[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+    char *s = malloc(len + 1);
+    ck_assert_ptr_nonnull(s);
+    size_t label = 0, max_label = 1 + rng() % 64;
+    for (size_t i = 0; i < len; i++) {
+        if (label > 0 && (label == max_label || rng() % 16 == 0)) {
+            s[i] = '.';
+            label = 0;
+            max_label = 1 + rng() % 64;
+        } else {
+            s[i] = ldh[rng() % (sizeof ldh - 1)];
+            label++;
+        }
+    }
+    if (len > 0 && rng() % 4 == 0)
+        s[len - 1] = '.';
+    if (len > 0 && rng() % 8 == 0)
+        s[rng() % len] = (char)(1 + rng() % 0x7f);
+    s[len] = '\0';
+    return s;
+}
+
+START_TEST(fast_path_random_parts)
+{
+    static const size_t edge_lengths[] = { 1, 2, 3, 4, 5, 62, 63, 64, 65, 1022, 1023, 1024, 1025 };
+    rng_state = 20240611;
+    for (part_kind kind = NODE; kind <= RESOURCE; kind++) {
+        int decided = 0, total = 0;
+        for (int iter = 0; iter < 6000; iter++) {
+            size_t len = iter % 3 == 0 ? edge_lengths[rng() % (sizeof edge_lengths / sizeof edge_lengths[0])]
+                                       : 1 + rng() % 40;
+            bool ascii_only = iter % 2 == 0;
+            char *s = kind == DOMAIN && iter % 4 < 2 ? random_domain(len) : random_string(len, ascii_only);
+            decided += check_agree(kind, s);
+            total++;
+            /* The same text in upper case, lower case, and with an empty and a one-byte
+             * neighbour, which catch case mapping and off-by-one length errors. */
+            for (char *p = s; *p; p++)
+                if (*p >= 'a' && *p <= 'z')
+                    *p = (char)(*p - 'a' + 'A');
+            decided += check_agree(kind, s);
+            total++;
+            free(s);
+        }
+        check_agree(kind, "");
+        ck_assert_int_gt(decided, total / 3);
+    }
+}
+END_TEST
+
+/* Lengths 1023, 1024 and 1025 of text every part accepts, with a final dot for domains. */
+START_TEST(fast_path_length_edges)
+{
+    for (part_kind kind = NODE; kind <= RESOURCE; kind++)
+        for (size_t len = 1020; len <= 1026; len++) {
+            char *s = kind == DOMAIN ? malloc(len + 1) : repeat("Ab", len / 2 + 1, "", "");
+            ck_assert_ptr_nonnull(s);
+            if (kind == DOMAIN)
+                for (size_t i = 0; i < len; i++)
+                    s[i] = i % 64 == 63 ? '.' : (char)('A' + i % 26);
+            s[len] = '\0';
+            ck_assert(check_agree(kind, s));
+            if (kind == DOMAIN) {
+                s[len - 1] = '.';
+                ck_assert(check_agree(kind, s));
+            }
+            free(s);
+        }
+}
+END_TEST
+
+/* The old jid_parse(), written against the slow path only: split, copy, prepare each part in
+ * order. jid_parse() must give the same result and the same reason for every input. */
+static int reference_parse(const char *text, char **full, const char **why)
+{
+    *full = NULL;
+    const char *slash = strchr(text, '/');
+    size_t rest_len = slash ? (size_t)(slash - text) : strlen(text);
+    const char *at = memchr(text, '@', rest_len);
+    char *node = at ? strndup(text, (size_t)(at - text)) : NULL;
+    const char *domain_start = at ? at + 1 : text;
+    char *domain = strndup(domain_start, rest_len - (size_t)(domain_start - text));
+    const char *resource = slash ? slash + 1 : NULL;
+    char *pnode = NULL, *pdomain = NULL, *presource = NULL;
+    int rc = -1;
+    if (node && *node == '\0')
+        *why = "empty localpart";
+    else if (node && jid_prep_node_slow(node, &pnode) < 0)
+        *why = "invalid localpart";
+    else if (*domain == '\0')
+        *why = "empty domainpart";
+    else if (jid_prep_domain_slow(domain, &pdomain) < 0)
+        *why = "invalid domainpart";
+    else if (resource && *resource == '\0')
+        *why = "empty resourcepart";
+    else if (resource && jid_prep_resource_slow(resource, &presource) < 0)
+        *why = "invalid resourcepart";
+    else {
+        size_t n = strlen(pdomain) + (pnode ? strlen(pnode) + 1 : 0) +
+                   (presource ? strlen(presource) + 1 : 0) + 1;
+        *full = malloc(n);
+        ck_assert_ptr_nonnull(*full);
+        snprintf(*full, n, "%s%s%s%s%s", pnode ? pnode : "", pnode ? "@" : "", pdomain,
+                 presource ? "/" : "", presource ? presource : "");
+        rc = 0;
+    }
+    free(node);
+    free(domain);
+    free(pnode);
+    free(pdomain);
+    free(presource);
+    return rc;
+}
+
+static void check_parse_agrees(const char *text)
+{
+    char *want = NULL;
+    const char *want_why = NULL, *why = NULL;
+    int want_rc = reference_parse(text, &want, &want_why);
+    tern_jid j;
+    int rc = jid_parse(text, &j, &why);
+    ck_assert_msg(rc == want_rc, "'%.100s': reference %d (%s), jid_parse %d (%s)", text, want_rc,
+                  want_why ? want_why : "-", rc, why ? why : "-");
+    if (rc == 0) {
+        ck_assert_str_eq(j.full, want);
+        /* The parts and the bare JID are consistent with the full one. */
+        size_t bare_len = strlen(j.bare);
+        ck_assert(strncmp(j.full, j.bare, bare_len) == 0);
+        ck_assert(j.resource ? j.full[bare_len] == '/' && !strcmp(j.full + bare_len + 1, j.resource)
+                             : j.full[bare_len] == '\0');
+        ck_assert(j.node ? !strncmp(j.bare, j.node, strlen(j.node)) &&
+                               j.bare[strlen(j.node)] == '@' &&
+                               !strcmp(j.bare + strlen(j.node) + 1, j.domain)
+                         : !strcmp(j.bare, j.domain));
+        jid_free(&j);
+    } else {
+        ck_assert_str_eq(why, want_why);
+        ck_assert_ptr_null(j.storage_);
+    }
+    free(want);
+}
+
+START_TEST(fast_path_whole_jids)
+{
+    static const char *const fixed[] = { "", "@", "/", "@/", "a@", "@b", "a@b/", "a@/c", "/c",
+                                         "A@B/C", "a@b.", "a@127.0.0.1/x", "a@[::1]/x",
+                                         "a@xn--jrgen-kva.example/R", "a b@c", "a@b c", "a@b/c d",
+                                         "a@b/c\x7f", "\"a\"@b", "a@b@c", "a/b@c" };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_parse_agrees(fixed[i]);
+    rng_state = 777;
+    char text[3200];
+    for (int iter = 0; iter < 8000; iter++) {
+        size_t n = 0;
+        bool ascii_only = iter % 2 == 0;
+        for (int part = 0; part < 3; part++) {
+            if (part == 1 || rng() % 4 != 0) {
+                size_t len = rng() % 10 == 0 ? 1020 + rng() % 6 : rng() % 12;
+                char *s = part == 1 && rng() % 2 ? random_domain(len) : random_string(len, ascii_only);
+                size_t sl = strlen(s);
+                memcpy(text + n, s, sl);
+                n += sl;
+                free(s);
+            }
+            if (part == 0 && rng() % 4 != 0)
+                text[n++] = '@';
+            if (part == 1 && rng() % 3 != 0)
+                text[n++] = '/';
+        }
+        text[n] = '\0';
+        check_parse_agrees(text);
+    }
+}
+END_TEST
+
 static Suite *jid_suite(void)
 {
     Suite *s = suite_create("jid");
@@ -374,6 +684,10 @@ static Suite *jid_suite(void)
     tcase_add_test(tc, from_parts);
     tcase_add_test(tc, equality_copy_bare);
     tcase_add_test(tc, garbage_never_crashes);
+    tcase_add_test(tc, fast_path_every_ascii_byte);
+    tcase_add_test(tc, fast_path_random_parts);
+    tcase_add_test(tc, fast_path_length_edges);
+    tcase_add_test(tc, fast_path_whole_jids);
     suite_add_tcase(s, tc);
     return s;
 }
