@@ -40,6 +40,9 @@
 /* Bounds the loops that retry after MDB_MAP_FULL / MDB_MAP_RESIZED: doubling from 64 KiB
  * reaches any realistic size in far fewer steps. */
 #define STORAGE_MAX_RETRIES 48
+/* Read transactions kept for reuse: ternd reads on every stanza (a block list, a roster), and
+ * beginning a fresh one allocates and clears LMDB's per-transaction tables each time. */
+#define STORAGE_READ_POOL 8
 
 struct dbi_entry {
     char *name;
@@ -55,6 +58,9 @@ struct tern_storage {
     pthread_mutex_t dbi_lock;   /* guards dbis[] and serialises mdb_dbi_open */
     struct dbi_entry dbis[STORAGE_MAX_DBS];
     size_t n_dbis;
+    pthread_mutex_t pool_lock;  /* guards read_pool */
+    MDB_txn *read_pool[STORAGE_READ_POOL]; /* reset read transactions (mdb_txn_reset) */
+    size_t n_read_pool;
 };
 
 /* ---- transactions and map size ---- */
@@ -103,14 +109,32 @@ static int grow_map(tern_storage *st, size_t seen)
     return 0;
 }
 
+/* A reset read transaction brought back to the newest snapshot, or NULL. Under map_lock shared.
+ * A reset transaction holds no snapshot, so keeping one neither pins old pages nor counts as
+ * open for a map resize. */
+static MDB_txn *renew_pooled(tern_storage *st)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    MDB_txn *txn = st->n_read_pool ? st->read_pool[--st->n_read_pool] : NULL;
+    pthread_mutex_unlock(&st->pool_lock);
+    if (txn && mdb_txn_renew(txn) != 0) {
+        mdb_txn_abort(txn); /* e.g. MDB_MAP_RESIZED: the caller begins afresh */
+        txn = NULL;
+    }
+    return txn;
+}
+
 /* Begins a transaction holding map_lock shared; on success the caller ends it with
- * storage_txn_abort or txn_commit, which release the lock. *seen gets the map size the
- * transaction runs with. */
+ * storage_txn_abort or txn_commit (storage_read_end for MDB_RDONLY), which release the lock.
+ * *seen gets the map size the transaction runs with. */
 int storage_txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *seen)
 {
     for (int tries = 0;; tries++) {
         pthread_rwlock_rdlock(&st->map_lock);
-        int rc = mdb_txn_begin(st->env, NULL, flags, txn);
+        int rc = 0;
+        *txn = (flags & MDB_RDONLY) ? renew_pooled(st) : NULL;
+        if (!*txn)
+            rc = mdb_txn_begin(st->env, NULL, flags, txn);
         if (rc == 0) {
             if (seen)
                 *seen = st->map_size;
@@ -127,6 +151,20 @@ void storage_txn_abort(tern_storage *st, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&st->map_lock);
+}
+
+void storage_read_end(tern_storage *st, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_rwlock_unlock(&st->map_lock);
+    pthread_mutex_lock(&st->pool_lock);
+    if (st->n_read_pool < STORAGE_READ_POOL) {
+        st->read_pool[st->n_read_pool++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&st->pool_lock);
+    if (txn)
+        mdb_txn_abort(txn);
 }
 
 /* mdb_txn_commit frees the transaction whether or not it succeeds. */
@@ -198,11 +236,18 @@ int storage_get_dbi(tern_storage *st, const char *kind, const char *store, MDB_d
         log_error(0, "storage: invalid store name");
         return -1;
     }
+    /* "kind:store", built without printf: this runs for every read. */
     char name[256];
-    if (store)
-        snprintf(name, sizeof name, "%s:%s", kind, store);
-    else
-        snprintf(name, sizeof name, "%s", kind);
+    size_t kind_len = strlen(kind), store_len = store ? strlen(store) : 0;
+    if (kind_len + 1 + store_len >= sizeof name)
+        return -1;
+    memcpy(name, kind, kind_len);
+    if (store) {
+        name[kind_len] = ':';
+        memcpy(name + kind_len + 1, store, store_len);
+        kind_len += 1 + store_len;
+    }
+    name[kind_len] = '\0';
 
     pthread_mutex_lock(&st->dbi_lock);
     for (size_t i = 0; i < st->n_dbis; i++) {
@@ -297,6 +342,7 @@ tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t e
     st->map_size = mdb_env_info(env, &info) == 0 ? info.me_mapsize : map_size;
     pthread_rwlock_init(&st->map_lock, NULL);
     pthread_mutex_init(&st->dbi_lock, NULL);
+    pthread_mutex_init(&st->pool_lock, NULL);
     return st;
 }
 
@@ -304,11 +350,14 @@ void storage_close(tern_storage *st)
 {
     if (!st)
         return;
+    for (size_t i = 0; i < st->n_read_pool; i++)
+        mdb_txn_abort(st->read_pool[i]);
     mdb_env_close(st->env);  /* also closes every dbi handle */
     for (size_t i = 0; i < st->n_dbis; i++)
         free(st->dbis[i].name);
     pthread_rwlock_destroy(&st->map_lock);
     pthread_mutex_destroy(&st->dbi_lock);
+    pthread_mutex_destroy(&st->pool_lock);
     free(st->dir);
     free(st);
 }
@@ -349,7 +398,7 @@ static int get_value(tern_storage *st, MDB_dbi dbi, const key_buf *k, void **val
         log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
         ret = -1;
     }
-    storage_txn_abort(st, txn);
+    storage_read_end(st, txn);
     return ret;
 }
 
@@ -542,7 +591,7 @@ int storage_kv_each_owner(tern_storage *st, const char *store, const char *domai
             }
             mdb_cursor_close(cur);
         }
-        storage_txn_abort(st, txn);
+        storage_read_end(st, txn);
         if (rc)
             log_error(0, "storage: kv each: %s", mdb_strerror(rc));
         bool stop = false;
@@ -660,7 +709,7 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
             }
             mdb_cursor_close(cur);
         }
-        storage_txn_abort(st, txn);
+        storage_read_end(st, txn);
         if (rc)
             log_error(0, "storage: map each: %s", mdb_strerror(rc));
         bool stop = false;
@@ -692,7 +741,7 @@ static int list_stores(tern_storage *st, char ***names, size_t *n)
         rc = mdb_cursor_open(txn, main_dbi, &cur);
     if (rc) {
         log_error(0, "storage: listing stores: %s", mdb_strerror(rc));
-        storage_txn_abort(st, txn);
+        storage_read_end(st, txn);
         return -1;
     }
     *names = NULL;
@@ -704,7 +753,7 @@ static int list_stores(tern_storage *st, char ***names, size_t *n)
         (*names)[(*n)++] = xstrndup(key.mv_data, key.mv_size);
     }
     mdb_cursor_close(cur);
-    storage_txn_abort(st, txn);
+    storage_read_end(st, txn);
     return 0;
 }
 

@@ -217,7 +217,7 @@ static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, dbi, &cur))) {
-        storage_txn_abort(st, txn);
+        storage_read_end(st, txn);
         return rc;
     }
     size_t cap = want < STORAGE_BATCH_ITEMS ? want : STORAGE_BATCH_ITEMS, bytes = 0;
@@ -258,7 +258,7 @@ static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
     }
 out:
     mdb_cursor_close(cur);
-    storage_txn_abort(st, txn);
+    storage_read_end(st, txn);
     return rc;
 }
 
@@ -357,7 +357,7 @@ int storage_archive_count(tern_storage *st, const char *store, const char *owner
             rc = 0;
         mdb_cursor_close(cur);
     }
-    storage_txn_abort(st, txn);
+    storage_read_end(st, txn);
     if (rc) {
         log_error(0, "storage: archive count: %s", mdb_strerror(rc));
         return -1;

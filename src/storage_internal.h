@@ -24,12 +24,15 @@
 
 /* Begins a transaction holding the map lock shared, retrying after MDB_MAP_RESIZED. Returns 0
  * or an MDB code (not logged). On success end it with storage_txn_abort (or a commit inside
- * storage_write). *seen, if not NULL, gets the map size the transaction runs with. */
+ * storage_write), or a read-only one with storage_read_end. *seen, if not NULL, gets the map size the transaction runs with. */
 int storage_txn_begin(tern_storage *st, unsigned flags, MDB_txn **txn, size_t *seen);
 /* Aborts a transaction from storage_txn_begin and releases the map lock. */
 void storage_txn_abort(tern_storage *st, MDB_txn *txn);
 /* A read-only storage_txn_begin that logs failures as "storage: <what>: ..." and returns -1. */
 int storage_read_begin(tern_storage *st, MDB_txn **txn, const char *what);
+/* Ends a read-only transaction (storage_read_begin, or storage_txn_begin with MDB_RDONLY),
+ * keeping it for reuse. */
+void storage_read_end(tern_storage *st, MDB_txn *txn);
 
 /* One write operation run inside a write transaction: returns 0 to commit or an MDB/errno code
  * to abort. It may run more than once (after the map grew), so it must not keep state

@@ -26,8 +26,10 @@
  * A handler that returns TERN_HANDLED from any of them has taken care of the stanza (answered,
  * dropped or routed it itself). Handlers may modify ev->stanza before passing it on.
  *
- * Threads: a handler runs on the worker that owns the stanza's origin; it must not keep pointers
- * to sessions beyond the call. */
+ * Threads: every handler, timer and session function of this API runs on the main event loop;
+ * worker threads (`workers`) only carry client connections' bytes, TLS and XML parsing. So
+ * module state needs no locks. A handler must still not keep pointers to sessions beyond the
+ * call: the session may end in the meantime. */
 #ifndef TERN_MODULE_H
 #define TERN_MODULE_H
 
