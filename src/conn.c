@@ -437,13 +437,13 @@ static void try_write(conn *c)
         }
         c->out_sent += (size_t)n;
     }
-    /* Everything is out: drop the bytes, and give the memory back if a burst grew it. */
-    buf_reset(&c->out);
+    /* Everything is out: give the memory back. Most connections are idle most of the time,
+     * and a kept buffer (as large as the largest burst, 0.5-1 KiB after a login) would be a
+     * fifth of what an idle session costs; growing it again costs a malloc or two per batch
+     * of output, next to a send() per batch. */
+    buf_free(&c->out);
+    buf_init(&c->out);
     c->out_sent = 0;
-    if (c->out.cap > 65536) {
-        buf_free(&c->out);
-        buf_init(&c->out);
-    }
     if (c->tls_pending)
         begin_tls(c);
     else if (c->closing)

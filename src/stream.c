@@ -14,6 +14,20 @@
  * Restricted XML (RFC 6120 §11.1) is refused at the first sign: the DOCTYPE handler fires before
  * any internal subset is read, so entity declarations (billion laughs) are never even parsed.
  *
+ * Idle memory: an expat parser that has seen a few stanzas holds 10-12 KiB (its input buffer,
+ * name pools, hash tables of element and attribute names, tag and binding free lists), most of
+ * the memory of an idle client connection. So when a feed ends at a stanza boundary (in the
+ * stream, no stanza or token begun, every byte fed accounted for by an event) the expat parser
+ * is freed, and created again when the next bytes come: it is first fed a copy of the root's
+ * start tag, exactly as the peer sent it, so it is back inside the root with the same namespace
+ * bindings and the same qualified name for </stream:stream> to match. Byte offsets from the new
+ * parser are shifted so that limits still count the peer's bytes only. Creating and priming a
+ * parser costs a few microseconds, about three stanzas' worth of parsing, so a busy stream must
+ * not pay it on every read: releases are rationed per stream (RELEASE_BURST at once, then one
+ * per RELEASE_REFILL_MS), which lets a whole login release after each step and bounds what a
+ * busy stream spends, while a stream that goes quiet is released at its last boundary or, if
+ * the ration was used up just then, at its next keepalive.
+ *
  * Stopping: expat may still call a handler or two after XML_StopParser(), so every handler
  * first checks `halted`. A reset requested from a callback is only recorded; it is carried out
  * once XML_Parse() has returned, and the rest of that feed is dropped (RFC 6120 §5.4.3.3, §6.4.6:
@@ -26,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "tern/ns.h"
 
@@ -33,12 +48,24 @@
  * namespace URI can contain it. */
 #define NS_SEP '\x01'
 
+/* The release ration (see the top): a login fits in the burst; a busy stream re-creates its
+ * parser at most a few times a second. */
+#define RELEASE_BURST 8
+#define RELEASE_REFILL_MS 250
+
 struct stream_parser {
     stream_parser_callbacks cb;
     void *ctx;
     size_t max_size;
     unsigned max_depth;
-    XML_Parser xp;
+    XML_Parser xp;         /* NULL while released (or before the first byte) */
+    long long xp_origin;   /* stream offset of the current expat parser's byte 0 */
+    char *root_tag;        /* the root's start tag as received, to prime a new parser; or NULL */
+    size_t root_tag_len;
+    unsigned release_burst;       /* releases allowed at once; 0: never release */
+    unsigned release_refill_ms;   /* one more release per this many ms; 0: unlimited */
+    unsigned release_credit;      /* releases left now */
+    unsigned long long credit_ms; /* when release_credit was last topped up */
     const char *root_ns, *root_name; /* the root expected (stream_parser_set_root) */
     const char *content_ns;          /* what elements in root_ns are reported as, or NULL */
 
@@ -57,6 +84,7 @@ struct stream_parser {
     bool failed;        /* on_error was called */
     bool closed;        /* </stream:stream> was seen */
     bool reset_pending; /* stream_parser_reset() was called from a callback */
+    bool priming;       /* a new expat parser is reading root_tag: report nothing */
 };
 
 static void *stream_xcalloc(size_t n, size_t size)
@@ -135,13 +163,13 @@ static unsigned long long event_end(stream_parser *p)
 {
     XML_Index at = XML_GetCurrentByteIndex(p->xp);
     int count = XML_GetCurrentByteCount(p->xp);
-    return (unsigned long long)(at < 0 ? 0 : at) + (unsigned long long)(count < 0 ? 0 : count);
+    return (unsigned long long)(p->xp_origin + (at < 0 ? 0 : at) + (count < 0 ? 0 : count));
 }
 
 static unsigned long long event_start(stream_parser *p)
 {
     XML_Index at = XML_GetCurrentByteIndex(p->xp);
-    return (unsigned long long)(at < 0 ? 0 : at);
+    return (unsigned long long)(p->xp_origin + (at < 0 ? 0 : at));
 }
 
 /* Splits expat's "uri<SEP>local" (or plain "local") without copying: *uri_len is 0 when the
@@ -209,6 +237,26 @@ static void flush_text(stream_parser *p)
 
 /* ---- expat handlers ------------------------------------------------------------------------ */
 
+/* Copies the root's start tag, as the peer sent it, for priming a re-created parser. Without
+ * expat's input context (XML_CONTEXT_BYTES) there is no copy, and the parser is never
+ * released. */
+static void keep_root_tag(stream_parser *p)
+{
+    int offset = 0, size = 0;
+    const char *buf = XML_GetInputContext(p->xp, &offset, &size);
+    int count = XML_GetCurrentByteCount(p->xp);
+    free(p->root_tag);
+    p->root_tag = NULL;
+    p->root_tag_len = 0;
+    if (!buf || count <= 0 || offset < 0 || offset > size || count > size - offset)
+        return;
+    p->root_tag = malloc((size_t)count);
+    if (!p->root_tag)
+        abort();
+    memcpy(p->root_tag, buf + offset, (size_t)count);
+    p->root_tag_len = (size_t)count;
+}
+
 static void open_stream(stream_parser *p, const char *qname, const XML_Char **atts)
 {
     const char *uri;
@@ -222,6 +270,7 @@ static void open_stream(stream_parser *p, const char *qname, const XML_Char **at
                                                   : "unexpected root element");
         return;
     }
+    keep_root_tag(p);
     tern_xml *header = xml_new(p->root_name, p->root_ns);
     set_attrs(header, atts);
     p->depth = 1;
@@ -234,7 +283,7 @@ static void open_stream(stream_parser *p, const char *qname, const XML_Char **at
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     stream_parser *p = ud;
-    if (p->halted)
+    if (p->halted || p->priming)
         return;
     if (p->depth == 0) {
         open_stream(p, name, atts);
@@ -314,7 +363,7 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     stream_parser *p = ud;
-    if (p->halted || p->depth != 0 || prefix)
+    if (p->halted || p->priming || p->depth != 0 || prefix)
         return;
     /* The header's default namespace says which kind of stream this is (RFC 6120 §4.8.2). */
     free(p->default_ns);
@@ -398,14 +447,88 @@ static XML_Parser expat_new(stream_parser *p)
     return xp;
 }
 
+static void expat_free(stream_parser *p)
+{
+    if (p->xp)
+        XML_ParserFree(p->xp);
+    p->xp = NULL;
+    p->xp_origin = 0;
+}
+
 static void parser_clear(stream_parser *p)
 {
     drop_stanza(p);
     free(p->default_ns);
     p->default_ns = NULL;
+    free(p->root_tag);
+    p->root_tag = NULL;
+    p->root_tag_len = 0;
     p->depth = 0;
     p->fed = p->region_start = 0;
-    p->halted = p->failed = p->closed = p->reset_pending = false;
+    p->halted = p->failed = p->closed = p->reset_pending = p->priming = false;
+}
+
+/* A parser for the next bytes: a fresh one before the header; after a release, one primed with
+ * the root's start tag, whose byte 0 is placed so that the tag ends where the stream is now. */
+static int expat_ensure(stream_parser *p)
+{
+    if (p->xp)
+        return 0;
+    p->xp = expat_new(p);
+    if (p->depth == 0)
+        return 0;
+    p->xp_origin = (long long)p->fed - (long long)p->root_tag_len;
+    p->priming = true;
+    enum XML_Status st = XML_Parse(p->xp, p->root_tag, (int)p->root_tag_len, XML_FALSE);
+    p->priming = false;
+    if (st != XML_STATUS_OK) {
+        fail_from_expat(p); /* it parsed before: only memory can fail it now */
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+/* One release from the ration, if there is one left (see the top). */
+static bool take_release_credit(stream_parser *p)
+{
+    if (p->release_burst == 0)
+        return false;
+    if (p->release_refill_ms == 0)
+        return true;
+    unsigned long long now = monotonic_ms();
+    unsigned long long earned = (now - p->credit_ms) / p->release_refill_ms;
+    if (earned >= p->release_burst - p->release_credit) {
+        p->release_credit = p->release_burst; /* full: the refill clock restarts from now */
+        p->credit_ms = now;
+    } else {
+        p->release_credit += (unsigned)earned;
+        p->credit_ms += earned * p->release_refill_ms;
+    }
+    if (p->release_credit == 0)
+        return false;
+    p->release_credit--;
+    return true;
+}
+
+/* After a feed: frees the expat parser if the stream is between stanzas with nothing pending,
+ * so an idle stream holds only this struct and the root tag. */
+static void maybe_release(stream_parser *p)
+{
+    if (!p->xp || !p->root_tag || p->depth != 1 || p->stanza || p->failed || p->closed ||
+        p->halted || p->region_start != p->fed || p->text.len)
+        return;
+    if (!take_release_credit(p))
+        return;
+    expat_free(p);
+    buf_free(&p->text); /* its capacity is the largest text seen: give it back too */
+    buf_init(&p->text);
 }
 
 stream_parser *stream_parser_new(const stream_parser_callbacks *cb, void *ctx,
@@ -418,8 +541,9 @@ stream_parser *stream_parser_new(const stream_parser_callbacks *cb, void *ctx,
     p->max_depth = max_depth ? max_depth : 1;
     p->root_ns = NS_STREAMS;
     p->root_name = "stream";
+    p->release_burst = p->release_credit = RELEASE_BURST;
+    p->release_refill_ms = RELEASE_REFILL_MS;
     buf_init(&p->text);
-    p->xp = expat_new(p);
     return p;
 }
 
@@ -429,16 +553,16 @@ void stream_parser_free(stream_parser *p)
         return;
     parser_clear(p);
     buf_free(&p->text);
-    XML_ParserFree(p->xp);
+    expat_free(p);
     free(p);
 }
 
 static void do_reset(stream_parser *p)
 {
-    /* A fresh expat parser rather than XML_ParserReset(): nothing of the old stream (bindings,
-     * buffered bytes, settings) can leak into the new one. */
-    XML_ParserFree(p->xp);
-    p->xp = expat_new(p);
+    /* A fresh expat parser (made when the new stream's first bytes come) rather than
+     * XML_ParserReset(): nothing of the old stream (bindings, buffered bytes, settings) can
+     * leak into the new one. */
+    expat_free(p);
     parser_clear(p);
 }
 
@@ -449,6 +573,14 @@ void stream_parser_set_root(stream_parser *p, const char *root_ns, const char *r
     p->root_name = root_name;
     p->content_ns = content_ns;
 }
+
+void stream_parser_set_release(stream_parser *p, unsigned burst, unsigned refill_ms)
+{
+    p->release_burst = p->release_credit = burst;
+    p->release_refill_ms = refill_ms;
+}
+
+bool stream_parser_released(const stream_parser *p) { return p->xp == NULL; }
 
 void stream_parser_reset(stream_parser *p)
 {
@@ -481,6 +613,8 @@ int stream_parser_feed(stream_parser *p, const char *data, size_t len)
             n = (size_t)room;
         if (n > INT_MAX / 2)
             n = INT_MAX / 2;
+        if (expat_ensure(p) != 0)
+            break;
         p->fed += n;
         p->in_parse = true;
         enum XML_Status st = XML_Parse(p->xp, data, (int)n, XML_FALSE);
@@ -497,6 +631,7 @@ int stream_parser_feed(stream_parser *p, const char *data, size_t len)
             break;
     }
     p->in_feed = false;
+    maybe_release(p);
     return p->failed ? -1 : 0;
 }
 
@@ -565,6 +700,7 @@ int stream_parse_element(const char *data, size_t len, const char *default_ns,
         max_size = header.len;
     element_parse e = { 0 };
     stream_parser *p = stream_parser_new(&element_callbacks, &e, max_size, max_depth);
+    stream_parser_set_release(p, 0, 0); /* it lives for three feeds: keep the one parser */
     stream_parser_feed(p, header.data, header.len);
     stream_parser_feed(p, data, len);
     if (!e.failed && !e.ended_early) {

@@ -1,6 +1,7 @@
 /* test_stream.c — the incremental stream parser: the same events however the input is split,
  * each restricted-XML and limit rule with its exact RFC 6120 condition, and stream restarts. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,22 @@
 #include "tern/xml.h"
 
 /* ---- recorder ------------------------------------------------------------------------------ */
+
+/* The "release" test cases run every test again with the parser giving its expat parser back
+ * at every stanza boundary (see stream.c): nothing a caller sees may change. */
+static bool release_always;
+
+static void release_always_on(void) { release_always = true; }
+static void release_always_off(void) { release_always = false; }
+
+static stream_parser *parser_new(const stream_parser_callbacks *cb, void *ctx, size_t max_size,
+                                 unsigned max_depth)
+{
+    stream_parser *p = stream_parser_new(cb, ctx, max_size, max_depth);
+    if (release_always)
+        stream_parser_set_release(p, 1, 0);
+    return p;
+}
 
 /* Every event becomes one line of `log`, stanzas serialized, so two runs compare as strings. */
 typedef struct rec {
@@ -67,7 +84,7 @@ static void rec_init(rec *r, size_t max_size, unsigned max_depth)
 {
     memset(r, 0, sizeof *r);
     buf_init(&r->log);
-    r->p = stream_parser_new(&callbacks, r, max_size, max_depth);
+    r->p = parser_new(&callbacks, r, max_size, max_depth);
 }
 
 static void rec_free(rec *r)
@@ -279,7 +296,7 @@ START_TEST(test_tree_contents)
 {
     static const stream_parser_callbacks cb = { grab_open, grab_stanza, grab_close, grab_error };
     grab g = { .n = 0 };
-    stream_parser *p = stream_parser_new(&cb, &g, 262144, 32);
+    stream_parser *p = parser_new(&cb, &g, 262144, 32);
     ck_assert_int_eq(stream_parser_feed(p, client_stream, sizeof client_stream - 1), 0);
     stream_parser_free(p);
 
@@ -838,20 +855,228 @@ START_TEST(test_custom_root)
 }
 END_TEST
 
-static Suite *stream_suite(void)
+
+/* ---- giving expat back between stanzas ---------------------------------------------------- */
+
+START_TEST(test_release_at_boundaries)
 {
-    Suite *s = suite_create("stream");
-    TCase *tc = tcase_create("parse");
-    tcase_set_timeout(tc, 120);
+    rec r;
+    rec_init(&r, 4096, 16);
+    ck_assert(stream_parser_released(r.p)); /* nothing is made before the first byte */
+    ck_assert_int_eq(feed_str(&r, "<?xml version='1.0'?>" HEADER), 0);
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "<presence/>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    /* Half a stanza, half a tag, an unread CR: expat holds state, so it is kept. */
+    ck_assert_int_eq(feed_str(&r, "<message to='a@b'><bo"), 0);
+    ck_assert(!stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "dy>hi</body></message>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "<iq"), 0);
+    ck_assert(!stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, " type='get' id='1'/>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, " \n"), 0); /* a keepalive */
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "\r"), 0); /* expat waits to see whether \n follows */
+    ck_assert(!stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "\n</stream:stream>"), 0);
+    ck_assert_str_eq(buf_cstr(&r.log),
+                     "open [jabber:client] <stream to='example.com' version='1.0'/>\n"
+                     "stanza <presence/>\n"
+                     "stanza <message to='a@b'><body>hi</body></message>\n"
+                     "stanza <iq type='get' id='1'/>\n"
+                     "close\n");
+    rec_free(&r);
+}
+END_TEST
+
+/* Runs `data` fed in the given pieces (NULL-terminated) and returns the log; `release` says
+ * whether the parser gives expat back at every boundary, or never. */
+static char *run_pieces(const char *const *pieces, bool release, size_t max)
+{
+    rec r;
+    rec_init(&r, max, 16);
+    stream_parser_set_release(r.p, release ? 1 : 0, 0);
+    for (size_t i = 0; pieces[i]; i++)
+        if (feed_str(&r, pieces[i]) < 0)
+            break;
+    char *out = strdup(buf_cstr(&r.log));
+    rec_free(&r);
+    return out;
+}
+
+static void assert_release_invisible(const char *const *pieces, const char *expected)
+{
+    char *kept = run_pieces(pieces, false, 4096);
+    char *released = run_pieces(pieces, true, 4096);
+    ck_assert_str_eq(kept, expected);
+    ck_assert_str_eq(released, expected);
+    free(kept);
+    free(released);
+}
+
+START_TEST(test_release_stanza_split_across)
+{
+    /* The parser is given back after the header and after the first stanza; the next stanza
+     * then arrives in pieces, starting with whitespace and ending with the next one's start. */
+    const char *pieces[] = {
+        HEADER, "<presence/>", " \n<mess", "age to='a@b' type='chat'><body>one &amp; ",
+        "two</body></message><iq type='get' id='7'><query xmlns='jabber:iq:roster'",
+        "/></iq>", "</stream:stream>", NULL,
+    };
+    assert_release_invisible(pieces,
+                             "open [jabber:client] <stream to='example.com' version='1.0'/>\n"
+                             "stanza <presence/>\n"
+                             "stanza <message to='a@b' type='chat'><body>one &amp; two</body>"
+                             "</message>\n"
+                             "stanza <iq type='get' id='7'><query xmlns='jabber:iq:roster'/>"
+                             "</iq>\n"
+                             "close\n");
+}
+END_TEST
+
+START_TEST(test_release_root_prefixes)
+{
+    /* Prefixes declared on the root, the root's own prefix not "stream", another default
+     * namespace: a re-created parser must know them all, and the end tag must match. */
+    const char *header = "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+                         "xmlns='jabber:server' xmlns:x='urn:example:x' xmlns:y='urn:example:y' "
+                         "to='example.com' version='1.0'>";
+    const char *pieces[] = {
+        header, "<x:ping x:a='1' y:b='2'><y:pong/><plain/></x:ping>",
+        "<message from='a@b' to='c@d'><y:thing/></message>", "</s:stream>", NULL,
+    };
+    rec r;
+    rec_init(&r, 4096, 16);
+    stream_parser_set_release(r.p, 1, 0);
+    for (size_t i = 0; pieces[i]; i++) {
+        ck_assert_int_eq(feed_str(&r, pieces[i]), 0);
+        if (pieces[i + 1])
+            ck_assert(stream_parser_released(r.p));
+    }
+    ck_assert_int_eq(r.closes, 1);
+    ck_assert_int_eq(r.errors, 0);
+    rec_free(&r);
+    char *kept = run_pieces(pieces, false, 4096);
+    char *released = run_pieces(pieces, true, 4096);
+    ck_assert_str_eq(released, kept);
+    ck_assert_ptr_nonnull(strstr(kept, "open [jabber:server]"));
+    ck_assert_ptr_nonnull(strstr(kept, "urn:example:x"));
+    free(kept);
+    free(released);
+
+    /* The root was <s:stream>: </stream:stream> does not close it, released or not; nor does
+     * a prefix that was never declared become usable. */
+    const char *wrong_end[] = { header, "<x:ping/>", "</stream:stream>", NULL };
+    assert_release_invisible(wrong_end,
+                             "open [jabber:server] <stream to='example.com' version='1.0'/>\n"
+                             "stanza <ping xmlns='urn:example:x'/>\n"
+                             "error not-well-formed\n");
+    const char *undeclared[] = { header, "<x:ping/>", "<z:ping/>", NULL };
+    assert_release_invisible(undeclared,
+                             "open [jabber:server] <stream to='example.com' version='1.0'/>\n"
+                             "stanza <ping xmlns='urn:example:x'/>\n"
+                             "error bad-namespace-prefix\n");
+}
+END_TEST
+
+START_TEST(test_release_keeps_limits)
+{
+    /* Limits count the peer's bytes, not the root tag a re-created parser is primed with:
+     * the largest stanza that fits without releases fits with them, one byte more does not. */
+    const char *stanza_fmt = "<message><body>%.*s</body></message>";
+    size_t limit = 200;
+    static char filler[400];
+    memset(filler, 'a', sizeof filler - 1);
+    char stanza[512];
+    int fits = -1;
+    for (int n = 0; n < 300; n++) {
+        snprintf(stanza, sizeof stanza, stanza_fmt, n, filler);
+        const char *pieces[] = { HEADER, "<presence/>", stanza, "<presence/>", NULL };
+        char *kept = run_pieces(pieces, false, limit);
+        char *released = run_pieces(pieces, true, limit);
+        ck_assert_str_eq(released, kept);
+        bool ok = strstr(kept, "error") == NULL;
+        free(kept);
+        free(released);
+        if (!ok)
+            break;
+        fits = n;
+    }
+    ck_assert_int_gt(fits, 100); /* the limit was reached, and well past the root tag's size */
+    ck_assert_int_lt(fits, 200);
+}
+END_TEST
+
+START_TEST(test_release_and_reset)
+{
+    rec r;
+    rec_init(&r, 4096, 16);
+    ck_assert_int_eq(feed_str(&r, HEADER "<presence/>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    stream_parser_reset(r.p); /* a restart while released */
+    ck_assert_int_eq(feed_str(&r, "<stream:stream xmlns='jabber:server' "
+                                  "xmlns:stream='http://etherx.jabber.org/streams'>"), 0);
+    ck_assert_int_eq(feed_str(&r, "<iq type='get' id='1'/>"), 0);
+    ck_assert_int_eq(r.opens, 2);
+    ck_assert_int_eq(r.stanzas, 2);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&r.log), "open [jabber:server]"));
+    /* The new stream's root is the one a re-created parser is primed with. */
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "</stream:stream>"), 0);
+    ck_assert_int_eq(r.closes, 1);
+    ck_assert_int_eq(r.errors, 0);
+    rec_free(&r);
+}
+END_TEST
+
+START_TEST(test_release_ration)
+{
+    /* Three releases at once, the next one an hour later: the fourth boundary keeps expat. */
+    rec r;
+    rec_init(&r, 4096, 16);
+    stream_parser_set_release(r.p, 3, 3600 * 1000);
+    ck_assert_int_eq(feed_str(&r, HEADER), 0);
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "<presence/>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    ck_assert_int_eq(feed_str(&r, "<presence/>"), 0);
+    ck_assert(stream_parser_released(r.p));
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(feed_str(&r, "<presence/>"), 0);
+        ck_assert(!stream_parser_released(r.p));
+    }
+    ck_assert_int_eq(r.stanzas, 7);
+    rec_free(&r);
+    /* Never: burst 0. */
+    rec_init(&r, 4096, 16);
+    stream_parser_set_release(r.p, 0, 0);
+    ck_assert_int_eq(feed_str(&r, HEADER "<presence/>"), 0);
+    ck_assert(!stream_parser_released(r.p));
+    rec_free(&r);
+}
+END_TEST
+
+/* Every test, once as is and once with releases at every boundary. */
+static void add_cases(Suite *s, bool release)
+{
+    TCase *tc = tcase_create(release ? "release-always-parse" : "parse");
+    TCase *te = tcase_create(release ? "release-always-errors" : "errors");
+    TCase *tl = tcase_create(release ? "release-always-limits" : "limits");
+    TCase *tr = tcase_create(release ? "release-always-restart" : "restart");
+    TCase *all[] = { tc, te, tl, tr };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        tcase_set_timeout(all[i], 120);
+        tcase_add_checked_fixture(all[i], release ? release_always_on : release_always_off,
+                                  release_always_off);
+    }
     tcase_add_test(tc, test_client_stream_any_split);
     tcase_add_test(tc, test_stanza_reported_at_its_last_byte);
     tcase_add_test(tc, test_tree_contents);
     tcase_add_test(tc, test_header_namespaces);
     tcase_add_test(tc, test_keepalives_unbounded);
     tcase_add_test(tc, test_custom_root);
-    suite_add_tcase(s, tc);
-    TCase *te = tcase_create("errors");
-    tcase_set_timeout(te, 120);
     tcase_add_test(te, test_restricted_xml);
     tcase_add_test(te, test_billion_laughs);
     tcase_add_test(te, test_encoding);
@@ -860,20 +1085,32 @@ static Suite *stream_suite(void)
     tcase_add_test(te, test_bad_namespace_prefix);
     tcase_add_test(te, test_wrong_root);
     tcase_add_test(te, test_text_between_stanzas);
-    suite_add_tcase(s, te);
-    TCase *tl = tcase_create("limits");
-    tcase_set_timeout(tl, 120);
     tcase_add_test(tl, test_depth);
     tcase_add_test(tl, test_size_limit_exact);
     tcase_add_test(tl, test_size_limit_big_stanza);
     tcase_add_test(tl, test_size_limit_unclosed_attribute);
-    suite_add_tcase(s, tl);
-    TCase *tr = tcase_create("restart");
     tcase_add_test(tr, test_reset_in_callback);
     tcase_add_test(tr, test_reset_restores_limits);
     tcase_add_test(tr, test_close);
     tcase_add_test(tr, test_free_mid_stanza);
-    suite_add_tcase(s, tr);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        suite_add_tcase(s, all[i]);
+}
+
+static Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    add_cases(s, false);
+    add_cases(s, true);
+    TCase *tx = tcase_create("release");
+    tcase_add_checked_fixture(tx, release_always_off, release_always_off);
+    tcase_add_test(tx, test_release_at_boundaries);
+    tcase_add_test(tx, test_release_stanza_split_across);
+    tcase_add_test(tx, test_release_root_prefixes);
+    tcase_add_test(tx, test_release_keeps_limits);
+    tcase_add_test(tx, test_release_and_reset);
+    tcase_add_test(tx, test_release_ration);
+    suite_add_tcase(s, tx);
     return s;
 }
 
