@@ -280,12 +280,26 @@ class Ejabberd(Server):
     def version(self):
         return deb_version("ejabberd") or "?"
 
-    def ctl(self, *args, timeout=600, check=True):
+    def _ctl_argv(self, *args):
         d = self.dir
-        argv = ["ejabberdctl", "--config-dir", str(d), "--config", str(d / "ejabberd.yml"),
+        return ["ejabberdctl", "--config-dir", str(d), "--config", str(d / "ejabberd.yml"),
                 "--ctl-config", str(d / "ejabberdctl.cfg"), "--logs", str(d / "logs"),
                 "--spool", str(d / "db"), *args]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+    def _as_ejabberd(self):
+        """subprocess arguments that run ejabberdctl as the ejabberd user itself. Started by root,
+        ejabberdctl switches user with `su`, whose pam_limits resets the soft open-files limit
+        to 1024: the node then refuses connections beyond about a thousand sessions. Run as
+        ejabberd, it execs erl directly and the node inherits our limit (raise_nofile). HOME and
+        the folder are what `su` would have given: the Erlang cookie is in HOME."""
+        user = pwd.getpwnam("ejabberd")
+        env = dict(os.environ, HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "env": env,
+                "cwd": str(self.dir / "db")}
+
+    def ctl(self, *args, timeout=600, check=True):
+        r = subprocess.run(self._ctl_argv(*args), capture_output=True, text=True, timeout=timeout,
+                           **self._as_ejabberd())
         if check and r.returncode != 0:
             raise RuntimeError(f"ejabberdctl {' '.join(args)}: {r.stdout}{r.stderr}")
         return r
@@ -302,7 +316,11 @@ ERLANG_NODE={self.node}
 INET_DIST_INTERFACE=127.0.0.1
 ERL_EPMD_ADDRESS=127.0.0.1
 ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 +sbwt none +sbwtdcpu none +sbwtdio none"
+ERL_MAX_PORTS=32000
 """)
+        # ERL_MAX_PORTS (erl's +Q): one port per socket; 32000 is ejabberdctl's own default, set
+        # here so that the limit does not silently depend on the packaged script. The open-files
+        # limit the node inherits (see _as_ejabberd) is the other bound.
         # +sbwt none (and its dirty-scheduler variants): Erlang schedulers otherwise spin for a
         # while before sleeping, and that spinning would be counted as server CPU time on a
         # machine whose two cores the generator shares.
@@ -372,11 +390,8 @@ modules:
             self.stop()
 
     def start(self):
-        self.proc = self._popen(["ejabberdctl", "--config-dir", str(self.dir), "--config",
-                                 str(self.dir / "ejabberd.yml"), "--ctl-config",
-                                 str(self.dir / "ejabberdctl.cfg"), "--logs", str(self.dir / "logs"),
-                                 "--spool", str(self.dir / "db"), "foreground"],
-                                preexec_fn=raise_nofile)
+        self.proc = self._popen(self._ctl_argv("foreground"), preexec_fn=raise_nofile,
+                                **self._as_ejabberd())
         if not wait_port(self.host, PORT, 60, self.proc):
             raise RuntimeError(f"ejabberd did not start; see {self.logfile}")
         self.ctl("started", timeout=60)  # modules loaded, not just the listener
