@@ -1,8 +1,9 @@
 """bench/servers.py — the servers bench/run measures: how each is configured, given accounts,
 started and stopped, each on its own loopback address and in its own folder.
 
-tern 127.0.7.1, Prosody 127.0.7.2, ejabberd 127.0.7.3, all on port 15222; doc/performance.md
-lists what differs from each package's defaults and why.
+tern 127.0.7.1, Prosody 127.0.7.2, ejabberd 127.0.7.3 (BENCH_NET=127.0.7 sets the first three
+parts, for a second bench beside a running one), all on port 15222; doc/performance.md lists what
+differs from each package's defaults and why.
 """
 import os
 import pwd
@@ -19,6 +20,10 @@ PORT = 15222
 HTTP_PORT = 15280  # tern's /metrics
 PASSWORD = "bench"
 DOMAIN = "localhost"
+NET = os.environ.get("BENCH_NET", "127.0.7")
+if len(NET.split(".")) != 3 or NET.split(".")[0] != "127" or \
+        not all(p.isdigit() and int(p) < 256 for p in NET.split(".")):
+    raise SystemExit(f"bench: BENCH_NET={NET}: want the first three parts of a 127.x.y.z address")
 
 
 def log(msg):
@@ -42,6 +47,17 @@ def wait_port(host, port, timeout, proc=None):
                 return True
         time.sleep(0.1)
     return False
+
+
+def ensure_free(host, *ports):
+    """Refuse to start when something already listens there: the generator would measure that
+    other process (another bench, a server left running) while /proc is read for ours."""
+    for port in ports:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                raise RuntimeError(f"{host}:{port} is already in use by another process (another "
+                                   f"bench? BENCH_NET picks other addresses)")
 
 
 def wait_port_closed(host, port, timeout):
@@ -129,7 +145,7 @@ class Server:
 
 class Tern(Server):
     name = "tern"
-    host = "127.0.7.1"
+    host = f"{NET}.1"
 
     def version(self):
         r = subprocess.run([self.build / "src" / "ternd", "-V"], capture_output=True, text=True)
@@ -138,15 +154,21 @@ class Tern(Server):
                            capture_output=True, text=True)
         return (v[-1] if v else "?") + ("-" + g.stdout.strip() if g.returncode == 0 else "")
 
+    workers = "auto"  # tern's `workers`; bench/run sets it before each start (set_workers)
+
+    def set_workers(self, workers):
+        """Takes effect at the next start: the configuration file is written again."""
+        self.workers = workers
+        self.configure()
+
     def configure(self):
         self.conf = self.dir / "tern.conf"
-        workers = os.environ.get("BENCH_TERN_WORKERS", "auto")
         self.conf.write_text(f"""\
 ; tern for bench/run: plain TCP allowed (require_tls = no) so both transports can be measured
 [server]
 data_dir = data
 log_level = warn
-workers = {workers}
+workers = {self.workers}
 
 [tls]
 cert = {self.cert}
@@ -155,6 +177,9 @@ key = {self.key}
 [c2s]
 listen = {self.host}:{PORT}
 require_tls = no
+; no direct-TLS listener: its default address (127.0.0.1:5223) is shared with any other ternd
+; on the machine, and the bench measures STARTTLS only
+tls_listen =
 
 [http]
 listen = {self.host}:{HTTP_PORT}
@@ -197,6 +222,7 @@ registration = no
                 raise RuntimeError("ternctl user add failed")
 
     def start(self):
+        ensure_free(self.host, PORT, HTTP_PORT)
         self.proc = self._popen([self.build / "src" / "ternd", "-c", self.conf], preexec_fn=raise_nofile)
         if not wait_port(self.host, PORT, 30, self.proc):
             raise RuntimeError(f"ternd did not start; see {self.logfile}")
@@ -208,7 +234,7 @@ registration = no
 
 class Prosody(Server):
     name = "prosody"
-    host = "127.0.7.2"
+    host = f"{NET}.2"
     iterations = 10000  # Prosody's default_iteration_count, the same as tern's
 
     def version(self):
@@ -262,6 +288,7 @@ VirtualHost "{DOMAIN}"
                 f'\t["stored_key"] = "{stored_key}";\n\t["server_key"] = "{server_key}";\n}};\n')
 
     def start(self):
+        ensure_free(self.host, PORT)
         self.proc = self._popen(["prosody", "-F", "--config", str(self.conf)],
                                 preexec_fn=raise_nofile)
         if not wait_port(self.host, PORT, 30, self.proc):
@@ -274,8 +301,8 @@ VirtualHost "{DOMAIN}"
 
 class Ejabberd(Server):
     name = "ejabberd"
-    host = "127.0.7.3"
-    node = "ternbench@localhost"
+    host = f"{NET}.3"
+    node = f"ternbench_{NET.replace('.', '_')}@localhost"  # one per BENCH_NET, like the address
 
     def version(self):
         return deb_version("ejabberd") or "?"
@@ -390,6 +417,7 @@ modules:
             self.stop()
 
     def start(self):
+        ensure_free(self.host, PORT)
         self.proc = self._popen(self._ctl_argv("foreground"), preexec_fn=raise_nofile,
                                 **self._as_ejabberd())
         if not wait_port(self.host, PORT, 60, self.proc):

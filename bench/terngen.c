@@ -44,7 +44,7 @@ static int exit_code;
 
 /* Figures for the report. */
 static uint64_t t_window0, t_window1, cpu_login0, cpu_login1, cpu_window0, cpu_window1;
-static double gen_cpu0, gen_cpu1;
+static double gen_cpu0, gen_cpu1, gen_cpu_login0, gen_cpu_login1;
 static long rss_before, rss_after, server_threads;
 static uint64_t window_received0;
 static uint64_t drain_start;
@@ -83,6 +83,7 @@ static void login_phase_over(void)
 {
     G.t_login_end = gen_now_ns();
     cpu_login1 = proc_cpu_ticks(G.o.server_pid);
+    gen_cpu_login1 = proc_self_cpu_seconds();
     schedule(0);
 }
 
@@ -211,17 +212,21 @@ static void report(void)
     double logins_per_s = login_s > 0 ? (double)G.online / login_s : 0;
     double login_cpu = o->server_pid ? (double)(cpu_login1 - cpu_login0) / hz : -1;
     const char *mech = G.mech_used ? G.mech_used : "none";
+    /* Logins/s is wall-clock time: the generator's own CPU share says when it was the limit. */
+    double login_gen_cpu = gen_cpu_login1 - gen_cpu_login0;
     const char *modes[] = { "login", "idle", "loop", "rate" };
 
     printf("terngen %s: %s:%d %s, SASL %s, %zu sessions: %zu logged in, %zu failed\n",
            modes[o->mode], o->host, o->port, o->tls ? "STARTTLS" : "plain TCP", mech, G.n_conns,
            G.online, G.failed);
-    printf("  logins: %.3f s, %.0f/s; server CPU %.3f s; SCRAM key derivations in the generator: %lu\n",
-           login_s, logins_per_s, login_cpu, gen_key_cache_derivations(G.kc));
+    printf("  logins: %.3f s, %.0f/s; server CPU %.3f s; generator CPU %.3f s (%.0f%% of a core); "
+           "SCRAM key derivations in the generator: %lu\n",
+           login_s, logins_per_s, login_cpu, login_gen_cpu,
+           login_s > 0 ? 100 * login_gen_cpu / login_s : 0, gen_key_cache_derivations(G.kc));
     printf("RESULT label=%s mode=%s tls=%d mech=%s sessions=%zu online=%zu failed=%zu "
-           "login_s=%.4f logins_per_s=%.1f login_server_cpu_s=%.4f",
+           "login_s=%.4f logins_per_s=%.1f login_server_cpu_s=%.4f login_gen_cpu_s=%.4f",
            o->label ? o->label : "-", modes[o->mode], o->tls, mech, G.n_conns, G.online, G.failed,
-           login_s, logins_per_s, login_cpu);
+           login_s, logins_per_s, login_cpu, login_gen_cpu);
     if (o->mode == MODE_IDLE) {
         double per = G.online ? (double)(rss_after - rss_before) / (double)G.online : 0;
         printf(" rss_before_kib=%ld rss_after_kib=%ld rss_per_session_kib=%.2f server_threads=%ld",
@@ -340,6 +345,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     if (G.t_login_end == 0) {
         G.t_login_end = gen_now_ns();
         cpu_login1 = proc_cpu_ticks(G.o.server_pid);
+        gen_cpu_login1 = proc_self_cpu_seconds();
     }
     report();
     finish(2);
@@ -476,6 +482,7 @@ int main(int argc, char **argv)
 
     rss_before = proc_rss_kib(o->server_pid);
     cpu_login0 = proc_cpu_ticks(o->server_pid);
+    gen_cpu_login0 = proc_self_cpu_seconds();
     G.t_login_start = gen_now_ns();
     start_logins();
     event_base_dispatch(G.base);
