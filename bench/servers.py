@@ -192,10 +192,15 @@ registration = no
 """)
 
     def counters(self):
-        """(stanzas in, stanzas out) as ternd counted them, from /metrics."""
+        """(stanzas in, stanzas out) as ternd counted them, from /metrics; None if unreadable
+        (the run then fails on its own, and says why)."""
         import urllib.request
         url = f"http://{self.host}:{HTTP_PORT}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        try:
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+        except OSError as e:
+            log(f"tern: cannot read {url}: {e}")
+            return None
         values = {}
         for line in text.splitlines():
             parts = line.split()

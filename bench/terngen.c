@@ -44,6 +44,7 @@ static int exit_code;
 
 /* Figures for the report. */
 static uint64_t t_window0, t_window1, cpu_login0, cpu_login1, cpu_window0, cpu_window1;
+static uint64_t machine_window0, machine_window1; /* all cores' busy ticks */
 static double gen_cpu0, gen_cpu1, gen_cpu_login0, gen_cpu_login1;
 static long rss_before, rss_after, server_threads;
 static uint64_t window_received0;
@@ -239,12 +240,13 @@ static void report(void)
         double cpu = o->server_pid ? (double)(cpu_window1 - cpu_window0) / hz : -1;
         double per_core = cpu > 0 ? (double)got / cpu : 0;
         int64_t lost = (int64_t)G.sent - (int64_t)G.received - (int64_t)G.errors;
+        double machine = (double)(machine_window1 - machine_window0) / hz;
         printf(" sent=%" PRIu64 " received=%" PRIu64 " errors=%" PRIu64 " lost=%" PRId64
                " window_s=%.3f window_msgs=%" PRIu64 " msgs_per_s=%.1f server_cpu_s=%.4f"
                " msgs_per_core_s=%.1f gen_cpu_s=%.4f p50_us=%.0f p99_us=%.0f over_1s=%" PRIu64
-               " server_threads=%ld",
+               " server_threads=%ld machine_cpu_s=%.4f",
                G.sent, G.received, G.errors, lost, win, got, mps, cpu, per_core, gen_cpu1 - gen_cpu0,
-               percentile(0.50), percentile(0.99), G.hist_over, server_threads);
+               percentile(0.50), percentile(0.99), G.hist_over, server_threads, machine);
     }
     printf("\n");
     if (o->mode == MODE_IDLE)
@@ -262,6 +264,11 @@ static void report(void)
                "server-core-second; generator CPU %.3f s (%.0f%% of a core)\n",
                cpu, win > 0 ? 100 * cpu / win : 0, server_threads, cpu > 0 ? (double)got / cpu : 0,
                gen_cpu1 - gen_cpu0, win > 0 ? 100 * (gen_cpu1 - gen_cpu0) / win : 0);
+        /* The rest of the machine's busy time: other processes competing for the cores. */
+        double others = (double)(machine_window1 - machine_window0) / hz - cpu -
+                        (gen_cpu1 - gen_cpu0);
+        printf("  other processes: %.0f%% of a core\n",
+               win > 0 && others > 0 ? 100 * others / win : 0);
         printf("  latency: p50 %.0f us, p99 %.0f us\n", percentile(0.5), percentile(0.99));
     }
     if (G.failed)
@@ -309,11 +316,13 @@ static void on_phase(evutil_socket_t fd, short what, void *arg)
         t_window0 = gen_now_ns();
         window_received0 = G.window_received;
         cpu_window0 = proc_cpu_ticks(o->server_pid);
+        machine_window0 = proc_machine_busy_ticks();
         gen_cpu0 = proc_self_cpu_seconds();
         return schedule(o->seconds);
     case 2: /* it closes; stop sending and let what is in flight arrive */
         t_window1 = gen_now_ns();
         cpu_window1 = proc_cpu_ticks(o->server_pid);
+        machine_window1 = proc_machine_busy_ticks();
         gen_cpu1 = proc_self_cpu_seconds();
         server_threads = proc_threads(o->server_pid);
         G.in_window = false;
