@@ -66,6 +66,22 @@ long proc_threads(pid_t pid)
     return status_field(pid, "Threads");
 }
 
+uint64_t proc_machine_busy_ticks(void)
+{
+    /* First line: "cpu  user nice system idle iowait irq softirq steal ...", summed over cores.
+     * Busy = all but idle and iowait (guest time is already inside user and nice). */
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    unsigned long long v[8] = { 0 };
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 4)
+        return 0;
+    return (uint64_t)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+}
+
 double proc_self_cpu_seconds(void)
 {
     struct rusage ru;

@@ -1,8 +1,9 @@
 """bench/servers.py — the servers bench/run measures: how each is configured, given accounts,
 started and stopped, each on its own loopback address and in its own folder.
 
-tern 127.0.7.1, Prosody 127.0.7.2, ejabberd 127.0.7.3, all on port 15222; doc/performance.md
-lists what differs from each package's defaults and why.
+tern 127.0.7.1, Prosody 127.0.7.2, ejabberd 127.0.7.3 (BENCH_NET=127.0.7 sets the first three
+parts, for a second bench beside a running one), all on port 15222; doc/performance.md lists what
+differs from each package's defaults and why.
 """
 import os
 import pwd
@@ -19,6 +20,10 @@ PORT = 15222
 HTTP_PORT = 15280  # tern's /metrics
 PASSWORD = "bench"
 DOMAIN = "localhost"
+NET = os.environ.get("BENCH_NET", "127.0.7")
+if len(NET.split(".")) != 3 or NET.split(".")[0] != "127" or \
+        not all(p.isdigit() and int(p) < 256 for p in NET.split(".")):
+    raise SystemExit(f"bench: BENCH_NET={NET}: want the first three parts of a 127.x.y.z address")
 
 
 def log(msg):
@@ -42,6 +47,17 @@ def wait_port(host, port, timeout, proc=None):
                 return True
         time.sleep(0.1)
     return False
+
+
+def ensure_free(host, *ports):
+    """Refuse to start when something already listens there: the generator would measure that
+    other process (another bench, a server left running) while /proc is read for ours."""
+    for port in ports:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                raise RuntimeError(f"{host}:{port} is already in use by another process (another "
+                                   f"bench? BENCH_NET picks other addresses)")
 
 
 def wait_port_closed(host, port, timeout):
@@ -129,7 +145,7 @@ class Server:
 
 class Tern(Server):
     name = "tern"
-    host = "127.0.7.1"
+    host = f"{NET}.1"
 
     def version(self):
         r = subprocess.run([self.build / "src" / "ternd", "-V"], capture_output=True, text=True)
@@ -138,15 +154,21 @@ class Tern(Server):
                            capture_output=True, text=True)
         return (v[-1] if v else "?") + ("-" + g.stdout.strip() if g.returncode == 0 else "")
 
+    workers = "auto"  # tern's `workers`; bench/run sets it before each start (set_workers)
+
+    def set_workers(self, workers):
+        """Takes effect at the next start: the configuration file is written again."""
+        self.workers = workers
+        self.configure()
+
     def configure(self):
         self.conf = self.dir / "tern.conf"
-        workers = os.environ.get("BENCH_TERN_WORKERS", "auto")
         self.conf.write_text(f"""\
 ; tern for bench/run: plain TCP allowed (require_tls = no) so both transports can be measured
 [server]
 data_dir = data
 log_level = warn
-workers = {workers}
+workers = {self.workers}
 
 [tls]
 cert = {self.cert}
@@ -155,6 +177,9 @@ key = {self.key}
 [c2s]
 listen = {self.host}:{PORT}
 require_tls = no
+; no direct-TLS listener: its default address (127.0.0.1:5223) is shared with any other ternd
+; on the machine, and the bench measures STARTTLS only
+tls_listen =
 
 [http]
 listen = {self.host}:{HTTP_PORT}
@@ -167,10 +192,15 @@ registration = no
 """)
 
     def counters(self):
-        """(stanzas in, stanzas out) as ternd counted them, from /metrics."""
+        """(stanzas in, stanzas out) as ternd counted them, from /metrics; None if unreadable
+        (the run then fails on its own, and says why)."""
         import urllib.request
         url = f"http://{self.host}:{HTTP_PORT}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        try:
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+        except OSError as e:
+            log(f"tern: cannot read {url}: {e}")
+            return None
         values = {}
         for line in text.splitlines():
             parts = line.split()
@@ -197,6 +227,7 @@ registration = no
                 raise RuntimeError("ternctl user add failed")
 
     def start(self):
+        ensure_free(self.host, PORT, HTTP_PORT)
         self.proc = self._popen([self.build / "src" / "ternd", "-c", self.conf], preexec_fn=raise_nofile)
         if not wait_port(self.host, PORT, 30, self.proc):
             raise RuntimeError(f"ternd did not start; see {self.logfile}")
@@ -208,7 +239,7 @@ registration = no
 
 class Prosody(Server):
     name = "prosody"
-    host = "127.0.7.2"
+    host = f"{NET}.2"
     iterations = 10000  # Prosody's default_iteration_count, the same as tern's
 
     def version(self):
@@ -262,6 +293,7 @@ VirtualHost "{DOMAIN}"
                 f'\t["stored_key"] = "{stored_key}";\n\t["server_key"] = "{server_key}";\n}};\n')
 
     def start(self):
+        ensure_free(self.host, PORT)
         self.proc = self._popen(["prosody", "-F", "--config", str(self.conf)],
                                 preexec_fn=raise_nofile)
         if not wait_port(self.host, PORT, 30, self.proc):
@@ -274,18 +306,32 @@ VirtualHost "{DOMAIN}"
 
 class Ejabberd(Server):
     name = "ejabberd"
-    host = "127.0.7.3"
-    node = "ternbench@localhost"
+    host = f"{NET}.3"
+    node = f"ternbench_{NET.replace('.', '_')}@localhost"  # one per BENCH_NET, like the address
 
     def version(self):
         return deb_version("ejabberd") or "?"
 
-    def ctl(self, *args, timeout=600, check=True):
+    def _ctl_argv(self, *args):
         d = self.dir
-        argv = ["ejabberdctl", "--config-dir", str(d), "--config", str(d / "ejabberd.yml"),
+        return ["ejabberdctl", "--config-dir", str(d), "--config", str(d / "ejabberd.yml"),
                 "--ctl-config", str(d / "ejabberdctl.cfg"), "--logs", str(d / "logs"),
                 "--spool", str(d / "db"), *args]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+    def _as_ejabberd(self):
+        """subprocess arguments that run ejabberdctl as the ejabberd user itself. Started by root,
+        ejabberdctl switches user with `su`, whose pam_limits resets the soft open-files limit
+        to 1024: the node then refuses connections beyond about a thousand sessions. Run as
+        ejabberd, it execs erl directly and the node inherits our limit (raise_nofile). HOME and
+        the folder are what `su` would have given: the Erlang cookie is in HOME."""
+        user = pwd.getpwnam("ejabberd")
+        env = dict(os.environ, HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "env": env,
+                "cwd": str(self.dir / "db")}
+
+    def ctl(self, *args, timeout=600, check=True):
+        r = subprocess.run(self._ctl_argv(*args), capture_output=True, text=True, timeout=timeout,
+                           **self._as_ejabberd())
         if check and r.returncode != 0:
             raise RuntimeError(f"ejabberdctl {' '.join(args)}: {r.stdout}{r.stderr}")
         return r
@@ -302,7 +348,11 @@ ERLANG_NODE={self.node}
 INET_DIST_INTERFACE=127.0.0.1
 ERL_EPMD_ADDRESS=127.0.0.1
 ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 +sbwt none +sbwtdcpu none +sbwtdio none"
+ERL_MAX_PORTS=32000
 """)
+        # ERL_MAX_PORTS (erl's +Q): one port per socket; 32000 is ejabberdctl's own default, set
+        # here so that the limit does not silently depend on the packaged script. The open-files
+        # limit the node inherits (see _as_ejabberd) is the other bound.
         # +sbwt none (and its dirty-scheduler variants): Erlang schedulers otherwise spin for a
         # while before sleeping, and that spinning would be counted as server CPU time on a
         # machine whose two cores the generator shares.
@@ -372,11 +422,9 @@ modules:
             self.stop()
 
     def start(self):
-        self.proc = self._popen(["ejabberdctl", "--config-dir", str(self.dir), "--config",
-                                 str(self.dir / "ejabberd.yml"), "--ctl-config",
-                                 str(self.dir / "ejabberdctl.cfg"), "--logs", str(self.dir / "logs"),
-                                 "--spool", str(self.dir / "db"), "foreground"],
-                                preexec_fn=raise_nofile)
+        ensure_free(self.host, PORT)
+        self.proc = self._popen(self._ctl_argv("foreground"), preexec_fn=raise_nofile,
+                                **self._as_ejabberd())
         if not wait_port(self.host, PORT, 60, self.proc):
             raise RuntimeError(f"ejabberd did not start; see {self.logfile}")
         self.ctl("started", timeout=60)  # modules loaded, not just the listener

@@ -44,7 +44,8 @@ static int exit_code;
 
 /* Figures for the report. */
 static uint64_t t_window0, t_window1, cpu_login0, cpu_login1, cpu_window0, cpu_window1;
-static double gen_cpu0, gen_cpu1;
+static uint64_t machine_window0, machine_window1; /* all cores' busy ticks */
+static double gen_cpu0, gen_cpu1, gen_cpu_login0, gen_cpu_login1;
 static long rss_before, rss_after, server_threads;
 static uint64_t window_received0;
 static uint64_t drain_start;
@@ -83,6 +84,7 @@ static void login_phase_over(void)
 {
     G.t_login_end = gen_now_ns();
     cpu_login1 = proc_cpu_ticks(G.o.server_pid);
+    gen_cpu_login1 = proc_self_cpu_seconds();
     schedule(0);
 }
 
@@ -211,17 +213,21 @@ static void report(void)
     double logins_per_s = login_s > 0 ? (double)G.online / login_s : 0;
     double login_cpu = o->server_pid ? (double)(cpu_login1 - cpu_login0) / hz : -1;
     const char *mech = G.mech_used ? G.mech_used : "none";
+    /* Logins/s is wall-clock time: the generator's own CPU share says when it was the limit. */
+    double login_gen_cpu = gen_cpu_login1 - gen_cpu_login0;
     const char *modes[] = { "login", "idle", "loop", "rate" };
 
     printf("terngen %s: %s:%d %s, SASL %s, %zu sessions: %zu logged in, %zu failed\n",
            modes[o->mode], o->host, o->port, o->tls ? "STARTTLS" : "plain TCP", mech, G.n_conns,
            G.online, G.failed);
-    printf("  logins: %.3f s, %.0f/s; server CPU %.3f s; SCRAM key derivations in the generator: %lu\n",
-           login_s, logins_per_s, login_cpu, gen_key_cache_derivations(G.kc));
+    printf("  logins: %.3f s, %.0f/s; server CPU %.3f s; generator CPU %.3f s (%.0f%% of a core); "
+           "SCRAM key derivations in the generator: %lu\n",
+           login_s, logins_per_s, login_cpu, login_gen_cpu,
+           login_s > 0 ? 100 * login_gen_cpu / login_s : 0, gen_key_cache_derivations(G.kc));
     printf("RESULT label=%s mode=%s tls=%d mech=%s sessions=%zu online=%zu failed=%zu "
-           "login_s=%.4f logins_per_s=%.1f login_server_cpu_s=%.4f",
+           "login_s=%.4f logins_per_s=%.1f login_server_cpu_s=%.4f login_gen_cpu_s=%.4f",
            o->label ? o->label : "-", modes[o->mode], o->tls, mech, G.n_conns, G.online, G.failed,
-           login_s, logins_per_s, login_cpu);
+           login_s, logins_per_s, login_cpu, login_gen_cpu);
     if (o->mode == MODE_IDLE) {
         double per = G.online ? (double)(rss_after - rss_before) / (double)G.online : 0;
         printf(" rss_before_kib=%ld rss_after_kib=%ld rss_per_session_kib=%.2f server_threads=%ld",
@@ -234,12 +240,13 @@ static void report(void)
         double cpu = o->server_pid ? (double)(cpu_window1 - cpu_window0) / hz : -1;
         double per_core = cpu > 0 ? (double)got / cpu : 0;
         int64_t lost = (int64_t)G.sent - (int64_t)G.received - (int64_t)G.errors;
+        double machine = (double)(machine_window1 - machine_window0) / hz;
         printf(" sent=%" PRIu64 " received=%" PRIu64 " errors=%" PRIu64 " lost=%" PRId64
                " window_s=%.3f window_msgs=%" PRIu64 " msgs_per_s=%.1f server_cpu_s=%.4f"
                " msgs_per_core_s=%.1f gen_cpu_s=%.4f p50_us=%.0f p99_us=%.0f over_1s=%" PRIu64
-               " server_threads=%ld",
+               " server_threads=%ld machine_cpu_s=%.4f",
                G.sent, G.received, G.errors, lost, win, got, mps, cpu, per_core, gen_cpu1 - gen_cpu0,
-               percentile(0.50), percentile(0.99), G.hist_over, server_threads);
+               percentile(0.50), percentile(0.99), G.hist_over, server_threads, machine);
     }
     printf("\n");
     if (o->mode == MODE_IDLE)
@@ -257,6 +264,11 @@ static void report(void)
                "server-core-second; generator CPU %.3f s (%.0f%% of a core)\n",
                cpu, win > 0 ? 100 * cpu / win : 0, server_threads, cpu > 0 ? (double)got / cpu : 0,
                gen_cpu1 - gen_cpu0, win > 0 ? 100 * (gen_cpu1 - gen_cpu0) / win : 0);
+        /* The rest of the machine's busy time: other processes competing for the cores. */
+        double others = (double)(machine_window1 - machine_window0) / hz - cpu -
+                        (gen_cpu1 - gen_cpu0);
+        printf("  other processes: %.0f%% of a core\n",
+               win > 0 && others > 0 ? 100 * others / win : 0);
         printf("  latency: p50 %.0f us, p99 %.0f us\n", percentile(0.5), percentile(0.99));
     }
     if (G.failed)
@@ -304,11 +316,13 @@ static void on_phase(evutil_socket_t fd, short what, void *arg)
         t_window0 = gen_now_ns();
         window_received0 = G.window_received;
         cpu_window0 = proc_cpu_ticks(o->server_pid);
+        machine_window0 = proc_machine_busy_ticks();
         gen_cpu0 = proc_self_cpu_seconds();
         return schedule(o->seconds);
     case 2: /* it closes; stop sending and let what is in flight arrive */
         t_window1 = gen_now_ns();
         cpu_window1 = proc_cpu_ticks(o->server_pid);
+        machine_window1 = proc_machine_busy_ticks();
         gen_cpu1 = proc_self_cpu_seconds();
         server_threads = proc_threads(o->server_pid);
         G.in_window = false;
@@ -340,6 +354,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     if (G.t_login_end == 0) {
         G.t_login_end = gen_now_ns();
         cpu_login1 = proc_cpu_ticks(G.o.server_pid);
+        gen_cpu_login1 = proc_self_cpu_seconds();
     }
     report();
     finish(2);
@@ -476,6 +491,7 @@ int main(int argc, char **argv)
 
     rss_before = proc_rss_kib(o->server_pid);
     cpu_login0 = proc_cpu_ticks(o->server_pid);
+    gen_cpu_login0 = proc_self_cpu_seconds();
     G.t_login_start = gen_now_ns();
     start_logins();
     event_base_dispatch(G.base);
