@@ -50,8 +50,8 @@ struct c2s {
     const char *delayed_failure; /* SASL condition waiting out the delay */
     char *node;                /* authenticated localpart */
     tern_session *session;
-    struct event *login_timer;
-    struct event *delay_timer;
+    struct event *login_timer; /* until a resource is bound */
+    struct event *delay_timer; /* made at the first failed authentication */
     c2s *prev, *next;
 };
 
@@ -103,7 +103,8 @@ static void end_session(c2s *c)
 static void stream_closed(c2s *c)
 {
     c->phase = C2S_CLOSING;
-    evtimer_del(c->delay_timer); /* a pending SASL failure has nobody to go to */
+    if (c->delay_timer)
+        evtimer_del(c->delay_timer); /* a pending SASL failure has nobody to go to */
     c->delayed_failure = NULL;
     end_session(c);
 }
@@ -308,6 +309,8 @@ static void sasl_failed(c2s *c, const char *condition)
     c->delayed_failure = condition;
     c->link->pause_reading(c->link_ctx, true);
     struct timeval tv = { SASL_FAILURE_DELAY_MS / 1000, (SASL_FAILURE_DELAY_MS % 1000) * 1000 };
+    if (!c->delay_timer)
+        c->delay_timer = evtimer_new(server.base, on_failure_delay, c);
     evtimer_add(c->delay_timer, &tv);
 }
 
@@ -444,7 +447,9 @@ static void handle_bind(c2s *c, const tern_xml *iq, const tern_xml *bind)
         return;
     }
     c->session = s;
-    evtimer_del(c->login_timer);
+    /* Idle sessions are most of a server's sessions: they keep no timer they do not need. */
+    event_free(c->login_timer);
+    c->login_timer = NULL;
     log_info(c->id, "bound %s", s->jid.full);
     tern_xml *reply = xml_new("iq", NS_CLIENT);
     xml_set_attr(reply, "type", "result");
@@ -596,7 +601,6 @@ c2s *c2s_new(const c2s_link *link, void *link_ctx)
     c->link_ctx = link_ctx;
     c->phase = C2S_WAIT_HEADER;
     c->login_timer = evtimer_new(server.base, on_login_timeout, c);
-    c->delay_timer = evtimer_new(server.base, on_failure_delay, c);
     struct timeval tv = { server.cfg->c2s_login_timeout, 0 };
     evtimer_add(c->login_timer, &tv);
     c->next = server.clients;
@@ -619,8 +623,10 @@ static void c2s_destroy(c2s *c)
     if (c->next)
         c->next->prev = c->prev;
     server.n_clients--;
-    event_free(c->login_timer);
-    event_free(c->delay_timer);
+    if (c->login_timer)
+        event_free(c->login_timer);
+    if (c->delay_timer)
+        event_free(c->delay_timer);
     sasl_free(c->sasl);
     c->link->free(c->link_ctx);
     free(c->client_from);

@@ -496,7 +496,16 @@ static tern_xml *copy_into(xml_doc *d, tern_xml *dst_parent, const tern_xml *src
 
 tern_xml *xml_copy(const tern_xml *node)
 {
-    return copy_into(doc_new(), NULL, node);
+    /* Copies are what gets kept (a session's last presence, a queued stanza): the first chunk
+     * is sized to what the source's tree uses rather than 1 KiB, which the copy never needs
+     * more than (its strings and nodes are the same, without the source's growth slack). */
+    size_t used = 0;
+    for (const arena_chunk *c = node->doc->chunks; c; c = c->next)
+        used += c->used;
+    xml_doc *d = doc_new();
+    if (used > 0 && used < ARENA_FIRST_CHUNK)
+        d->chunks = chunk_new(used);
+    return copy_into(d, NULL, node);
 }
 
 tern_xml *xml_add_copy(tern_xml *parent, const tern_xml *child)
