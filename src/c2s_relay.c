@@ -235,8 +235,11 @@ static void relay_restart(void *ctx)
 static int relay_start_tls(void *ctx)
 {
     relay *r = ctx;
-    if (!server.tls)
+    if (!server.tls) { /* the contract: end the transport without a word */
+        add_to_batch(r, cmd_new(r, CMD_END));
+        r->end_queued = true;
         return -1;
+    }
     relay_cmd *c = cmd_new(r, CMD_START_TLS);
     tls_ctx_ref(server.tls);
     c->tls = server.tls;
