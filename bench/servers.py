@@ -177,6 +177,8 @@ key = {self.key}
 [c2s]
 listen = {self.host}:{PORT}
 require_tls = no
+; the default (10,000) is below a full-size run; the open-files limit (20,000) bounds it anyway
+max_connections = 30000
 ; no direct-TLS listener: its default address (127.0.0.1:5223) is shared with any other ternd
 ; on the machine, and the bench measures STARTTLS only
 tls_listen =
