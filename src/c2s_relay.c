@@ -4,7 +4,7 @@
  * what c2s sends is framed into bytes there (c2s_frame.c) and posted to the worker. On the
  * worker it owns the tcp_stream (socket, TLS, parser): what the client sends is parsed into
  * trees there and posted to the main loop. Each half touches only its own fields; everything
- * crosses in inbox messages (inbox.h), in order.
+ * crosses in inbox messages (inbox.h), in order, batched per loop turn (worker_post()).
  *
  * Stream restarts: input the client sent before a restart must be dropped (RFC 6120 §5.4.3.3,
  * §6.4.6), but the worker may have parsed some of it before it hears of the restart. So each
@@ -139,7 +139,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         r->listed = false;
         relay_cmd *batch = r->batch;
         r->batch = r->batch_tail = NULL;
-        inbox_post(worker_inbox(r->worker), &batch->m);
+        worker_post(r->worker, &batch->m);
     }
 }
 
@@ -290,7 +290,7 @@ static void relay_free(void *ctx)
     batch_free(r->batch); /* output nobody will read any more */
     r->batch = r->batch_tail = NULL;
     relay_cmd *c = cmd_new(r, CMD_FREE);
-    inbox_post(worker_inbox(r->worker), &c->m);
+    worker_post(r->worker, &c->m);
     if (r->ended_seen)
         relay_unref(r);
 }
@@ -344,7 +344,7 @@ static relay_event *event_for(relay *r, event_kind kind)
     return e;
 }
 
-static void post_event(relay_event *e) { inbox_post(main_inbox(), &e->m); }
+static void post_event(relay_event *e) { worker_post_main(e->r->worker, &e->m); }
 
 static void relay_event_free(relay_event *e)
 {
@@ -534,7 +534,7 @@ void c2s_relay_accept(worker *w, int fd, bool direct_tls)
         tls_ctx_ref(server.tls);
         c->tls = server.tls;
     }
-    inbox_post(worker_inbox(w), &c->m);
+    worker_post(w, &c->m);
 }
 
 void c2s_relay_release(void)

@@ -79,13 +79,19 @@ void inbox_free(inbox *ib)
 void inbox_post(inbox *ib, inbox_msg *m)
 {
     m->next = NULL;
+    inbox_post_chain(ib, m, m);
+}
+
+void inbox_post_chain(inbox *ib, inbox_msg *first, inbox_msg *last)
+{
+    last->next = NULL;
     pthread_mutex_lock(&ib->lock);
     bool was_empty = ib->head == NULL;
     if (ib->tail)
-        ib->tail->next = m;
+        ib->tail->next = first;
     else
-        ib->head = m;
-    ib->tail = m;
+        ib->head = first;
+    ib->tail = last;
     pthread_mutex_unlock(&ib->lock);
     if (was_empty) {
         uint64_t one = 1;

@@ -26,6 +26,9 @@ inbox *inbox_new(struct event_base *base);
 void inbox_free(inbox *ib);
 /* From any thread. */
 void inbox_post(inbox *ib, inbox_msg *m);
+/* Posts messages first..last, linked by `next`, as one: they run together, in that order,
+ * with no other work of the receiving loop between them. */
+void inbox_post_chain(inbox *ib, inbox_msg *first, inbox_msg *last);
 /* Runs what is queued now, on the receiving thread (for an orderly exit). */
 void inbox_drain(inbox *ib);
 

@@ -30,9 +30,15 @@ size_t workers_count(void);
 /* The worker for a new connection (round robin), or NULL when there are none. */
 worker *worker_next(void);
 struct event_base *worker_base(worker *w);
-inbox *worker_inbox(worker *w);
 
-/* The main loop's inbox: how workers hand parsed input back (NULL without workers). */
-inbox *main_inbox(void);
+/* Handing messages over, batched per loop turn: what one loop posts to another during one turn
+ * of its loop crosses at the end of that turn as one chain (inbox_post_chain): one lock and at
+ * most one wake-up per turn and destination instead of one per stanza, and the receiver runs
+ * the whole chain with nothing of its own in between. */
+
+/* From the main loop, to worker w. */
+void worker_post(worker *w, inbox_msg *m);
+/* From worker w's own thread, to the main loop. */
+void worker_post_main(worker *w, inbox_msg *m);
 
 #endif

@@ -1,6 +1,6 @@
 /* test_inbox.c — handing messages between event loops: every message posted by other threads
- * runs exactly once, on the receiving loop's thread, in each sender's order; a burst needs no
- * wake-up per message; what is queued at exit still runs. */
+ * runs exactly once, on the receiving loop's thread, in each sender's order; a chain runs whole
+ * and in order; what is queued at exit still runs. */
 #include <check.h>
 #include <event2/event.h>
 #include <pthread.h>
@@ -111,6 +111,49 @@ START_TEST(queued_messages_run_at_free)
 }
 END_TEST
 
+typedef struct tagged {
+    inbox_msg m;
+    int tag;
+} tagged;
+
+static int order[8];
+static int n_order;
+
+static void run_tagged(inbox_msg *m)
+{
+    order[n_order++] = ((tagged *)m)->tag;
+    free(m);
+}
+
+static inbox_msg *tagged_new(int tag)
+{
+    tagged *t = calloc(1, sizeof *t);
+    t->m.run = run_tagged;
+    t->tag = tag;
+    return &t->m;
+}
+
+/* A chain runs whole and in its order, after what was posted before it. */
+START_TEST(a_chain_runs_in_order_after_earlier_posts)
+{
+    struct event_base *base = event_base_new();
+    inbox *ib = inbox_new(base);
+    n_order = 0;
+    inbox_post(ib, tagged_new(1));
+    inbox_msg *a = tagged_new(2), *b = tagged_new(3), *c = tagged_new(4);
+    a->next = b;
+    b->next = c;
+    inbox_post_chain(ib, a, c);
+    inbox_post(ib, tagged_new(5));
+    inbox_drain(ib);
+    ck_assert_int_eq(n_order, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(order[i], i + 1);
+    inbox_free(ib);
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("inbox");
@@ -118,6 +161,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_message_runs_once_in_order_on_the_receiving_thread);
     tcase_add_test(tc, queued_messages_run_at_free);
+    tcase_add_test(tc, a_chain_runs_in_order_after_earlier_posts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
