@@ -128,10 +128,13 @@ static tern_session *find_resource(user_sessions *u, const char *resource)
 
 /* ---- event names ---- */
 
-/* The stanza kinds events are named after. Their event names are spelled out below, so routing
- * a stanza builds no strings: the router looks names up by the kind's index. */
-enum { KIND_MESSAGE, KIND_PRESENCE, KIND_IQ_GET, KIND_IQ_SET, KIND_IQ_RESULT, KIND_IQ_ERROR,
-       N_KINDS };
+/* The stanza kinds events are named after. Their event names are spelled out here, so
+ * routing a stanza builds no strings except for iq requests, whose events name the payload. */
+typedef enum stanza_kind {
+    KIND_MESSAGE, KIND_PRESENCE, KIND_IQ_GET, KIND_IQ_SET, KIND_IQ_RESULT, KIND_IQ_ERROR,
+    N_KINDS,
+    KIND_INVALID = N_KINDS, /* an iq without a valid type, or not a stanza at all */
+} stanza_kind;
 static const char *const kind_names[N_KINDS] = { "message", "presence", "iq-get",
                                                  "iq-set", "iq-result", "iq-error" };
 /* Indexed by kind, then by dest_class (the order of dest_names). */
@@ -140,26 +143,22 @@ static const char *const kind_events[N_KINDS][4] = {
     KIND_EVENTS("message"), KIND_EVENTS("presence"),  KIND_EVENTS("iq-get"),
     KIND_EVENTS("iq-set"),  KIND_EVENTS("iq-result"), KIND_EVENTS("iq-error"),
 };
+/* What a local client sends, before routing. */
+static const char *const out_events[N_KINDS] = { "message/out", "presence/out", "iq/out",
+                                                 "iq/out",      "iq/out",       "iq/out" };
 
-/* "message", "presence", "iq-get", ... (one of kind_names, or the element's own name for any
- * other stanza); NULL for an iq without a valid type. */
-static const char *stanza_kind(const tern_xml *x)
+static stanza_kind kind_of(const tern_xml *x)
 {
     const char *name = xml_name(x);
-    if (strcmp(name, "iq") != 0) {
-        if (strcmp(name, "message") == 0)
-            return kind_names[KIND_MESSAGE];
-        if (strcmp(name, "presence") == 0)
-            return kind_names[KIND_PRESENCE];
-        return name;
-    }
-    const char *t = xml_attr(x, "type");
-    if (!t)
-        return NULL;
-    for (int k = KIND_IQ_GET; k <= KIND_IQ_ERROR; k++)
+    if (strcmp(name, "message") == 0)
+        return KIND_MESSAGE;
+    if (strcmp(name, "presence") == 0)
+        return KIND_PRESENCE;
+    const char *t = strcmp(name, "iq") == 0 ? xml_attr(x, "type") : NULL;
+    for (int k = KIND_IQ_GET; t && k <= KIND_IQ_ERROR; k++)
         if (strcmp(t, kind_names[k] + 3) == 0) /* past "iq-" */
-            return kind_names[k];
-    return NULL;
+            return (stanza_kind)k;
+    return KIND_INVALID;
 }
 
 static bool is_request(const tern_xml *x)
@@ -176,22 +175,18 @@ static const tern_xml *iq_payload(const tern_xml *iq)
     return child;
 }
 
-static bool run_hooks(const tern_stanza_event *ev, dest_class dest, const char *kind)
+static bool run_hooks(const tern_stanza_event *ev, dest_class dest, stanza_kind kind)
 {
-    char event[600];
     /* Remote destinations are one event per kind ("iq-get/remote"): the s2s module carries
      * every payload alike. */
     if (is_request(ev->stanza) && dest != DEST_REMOTE) {
+        char event[600];
         const tern_xml *p = iq_payload(ev->stanza);
-        snprintf(event, sizeof event, "%s/%s/%s:%s", kind, dest_names[dest], xml_ns(p),
-                 xml_name(p));
+        snprintf(event, sizeof event, "%s/%s/%s:%s", kind_names[kind], dest_names[dest],
+                 xml_ns(p), xml_name(p));
         return hooks_run_stanza(ev->host, event, ev) == TERN_HANDLED;
     }
-    for (int k = 0; k < N_KINDS; k++)
-        if (kind == kind_names[k])
-            return hooks_run_stanza(ev->host, kind_events[k][dest], ev) == TERN_HANDLED;
-    snprintf(event, sizeof event, "%s/%s", kind, dest_names[dest]);
-    return hooks_run_stanza(ev->host, event, ev) == TERN_HANDLED;
+    return hooks_run_stanza(ev->host, kind_events[kind][dest], ev) == TERN_HANDLED;
 }
 
 /* ---- defaults per destination class ---- */
@@ -229,9 +224,9 @@ static void default_bare(const tern_stanza_event *ev, user_sessions *u)
         deliver_to_available(u, x, false);
 }
 
-static void route_local(tern_stanza_event *ev, dest_class dest, const char *kind);
+static void route_local(tern_stanza_event *ev, dest_class dest, stanza_kind kind);
 
-static void default_full(tern_stanza_event *ev, const char *kind, user_sessions *u)
+static void default_full(tern_stanza_event *ev, stanza_kind kind, user_sessions *u)
 {
     const tern_xml *x = ev->stanza;
     tern_session *s = find_resource(u, ev->to->resource);
@@ -263,7 +258,7 @@ static void default_full(tern_stanza_event *ev, const char *kind, user_sessions 
     }
 }
 
-static void route_local(tern_stanza_event *ev, dest_class dest, const char *kind)
+static void route_local(tern_stanza_event *ev, dest_class dest, stanza_kind kind)
 {
     user_sessions *u = NULL;
     if (dest != DEST_HOST) {
@@ -296,20 +291,6 @@ static void route_local(tern_stanza_event *ev, dest_class dest, const char *kind
 
 /* ---- entry point ---- */
 
-/* "message/out", "presence/out", "iq/out": what a local client sends, before routing. buf
- * (32 bytes) holds the name of any other element's event. */
-static const char *out_event(const tern_xml *stanza, const char *kind, char *buf, size_t len)
-{
-    if (kind == kind_names[KIND_MESSAGE])
-        return "message/out";
-    if (kind == kind_names[KIND_PRESENCE])
-        return "presence/out";
-    if (strcmp(xml_name(stanza), "iq") == 0)
-        return "iq/out";
-    snprintf(buf, len, "%s/out", xml_name(stanza));
-    return buf;
-}
-
 static void broadcast_presence(tern_stanza_event *ev)
 {
     session_set_presence(ev->origin, ev->stanza);
@@ -329,7 +310,7 @@ void router_route(tern_xml *stanza, tern_session *origin)
     const char *why = NULL;
     const char *from_text = xml_attr(stanza, "from");
     const char *to_text = xml_attr(stanza, "to");
-    const char *kind = stanza_kind(stanza);
+    stanza_kind kind = kind_of(stanza);
 
     if (!from_text || jid_parse(from_text, &from, &why) != 0) {
         log_warn(origin ? origin->id : 0, "router: dropping a stanza without a valid 'from'");
@@ -344,11 +325,13 @@ void router_route(tern_xml *stanza, tern_session *origin)
             router_reply_error(&ev, STANZA_ERR_JID_MALFORMED, "the 'to' address is not a valid JID");
         goto done;
     }
-    if (!kind) {
+    if (kind == KIND_INVALID) {
         if (!to_text)
             jid_bare(&to, &from);
         if (ev.host)
-            router_reply_error(&ev, STANZA_ERR_BAD_REQUEST, "invalid iq type");
+            router_reply_error(&ev, STANZA_ERR_BAD_REQUEST,
+                               strcmp(xml_name(stanza), "iq") == 0 ? "invalid iq type"
+                                                                  : "not a stanza");
         goto done;
     }
     if (!to_text) {
@@ -368,8 +351,7 @@ void router_route(tern_xml *stanza, tern_session *origin)
         goto done;
     }
     if (origin) {
-        char buf[32];
-        if (hooks_run_stanza(ev.host, out_event(stanza, kind, buf, sizeof buf), &ev) == TERN_HANDLED)
+        if (hooks_run_stanza(ev.host, out_events[kind], &ev) == TERN_HANDLED)
             goto done;
     }
 
