@@ -32,9 +32,14 @@
  * first checks `halted`. A reset requested from a callback is only recorded; it is carried out
  * once XML_Parse() has returned, and the rest of that feed is dropped (RFC 6120 §5.4.3.3, §6.4.6:
  * nothing follows <proceed/> or <success/> on the old stream). */
+#include "tern_build.h"
 #include "stream.h"
 
 #include <expat.h>
+#ifndef HAVE_XML_SETREPARSEDEFERRALENABLED
+#include <dlfcn.h>
+#include <pthread.h>
+#endif
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -425,6 +430,35 @@ static void XMLCALL on_pi(void *ud, const XML_Char *target, const XML_Char *data
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* Reparse deferral (expat 2.6, backported to Debian's 2.5.0-1+deb12u2) would hold back a
+ * complete stanza until more bytes arrive; our own size limit already bounds the rescanning it
+ * guards against, and a server must answer a stanza as soon as its last byte is in.
+ * Built against a header without the call (configure checks), the library loaded at run time
+ * may still have it, on by default, if libexpat1 was updated after the build: look it up. */
+#ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
+static void expat_disable_reparse_deferral(XML_Parser xp)
+{
+    XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+}
+#else
+typedef XML_Bool (*set_reparse_deferral_fn)(XML_Parser, XML_Bool);
+static set_reparse_deferral_fn set_reparse_deferral;
+static pthread_once_t reparse_deferral_lookup = PTHREAD_ONCE_INIT;
+
+static void look_up_reparse_deferral(void)
+{
+    set_reparse_deferral = (set_reparse_deferral_fn)dlsym(RTLD_DEFAULT,
+                                                          "XML_SetReparseDeferralEnabled");
+}
+
+static void expat_disable_reparse_deferral(XML_Parser xp)
+{
+    pthread_once(&reparse_deferral_lookup, look_up_reparse_deferral);
+    if (set_reparse_deferral)
+        set_reparse_deferral(xp, XML_FALSE);
+}
+#endif
+
 static XML_Parser expat_new(stream_parser *p)
 {
     XML_Parser xp = XML_ParserCreateNS("UTF-8", NS_SEP);
@@ -440,10 +474,7 @@ static XML_Parser expat_new(stream_parser *p)
     XML_SetCommentHandler(xp, on_comment);
     XML_SetProcessingInstructionHandler(xp, on_pi);
     XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
-    /* Reparse deferral (expat 2.6, backported to Debian's 2.5.0) would hold back a complete
-     * stanza until more bytes arrive; our own size limit already bounds the rescanning it
-     * guards against, and a server must answer a stanza as soon as its last byte is in. */
-    XML_SetReparseDeferralEnabled(xp, XML_FALSE);
+    expat_disable_reparse_deferral(xp);
     return xp;
 }
 

@@ -119,7 +119,9 @@ def main():
     ip, if_ = run_integration_tests(build, srcdir)
     op, of = run_integration_tests(build, srcdir, files=ONE_LOOP_TESTS, workers=1)
     print(f"integration with one event loop: {op} passed, {of} failed")
-    ip, if_ = ip + op, if_ + of
+    bp, bf = run_integration_tests(build, srcdir, "build")
+    print(f"build on older libraries: {bp} passed, {bf} failed")
+    ip, if_ = ip + op + bp, if_ + of + bf
     fp = ff = 0
     if os.environ.get("TERN_FUZZ_SECONDS"):
         fp, ff = run_fuzz_smoke(build, int(os.environ["TERN_FUZZ_SECONDS"]))
