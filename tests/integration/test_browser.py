@@ -12,20 +12,24 @@ to the NSS database of a HOME made for the test (Chromium on Linux reads user tr
 What went over the wire is read from Chromium's own network events (chromedriver's
 performance log): the WebSocket frames, or the bodies POSTed to /http-bind and their answers.
 
-Converse.js (pinned in tests/browser/package.json and package-lock.json) is installed by
-`npm ci` on first use (Debian 12's nodejs 18 and npm 9 are enough); node_modules is never
-committed.
+Converse.js is pinned in tests/browser/package.json and package-lock.json (version and sha512);
+on first use `npm pack` fetches its archive from the npm registry into /tmp/tern-browser-npm
+(Debian 12's nodejs 18 and npm 9 are enough), the test checks it against the pinned sha512 and
+unpacks its dist/ into the static_dir.
 
 TRANSPORTS lists the ways the page can reach tern; each is one run of the same story."""
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from selenium import webdriver
@@ -33,35 +37,21 @@ from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as visible
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tern_harness import TernServer, connect, disconnect, make_client, run
 from test_roster import ImClient
 from test_subscriptions import befriend
 
-SOURCE = Path(__file__).resolve().parents[1] / "browser"    # package.json, package-lock.json
+BROWSER = Path(__file__).resolve().parents[1] / "browser"   # package.json, package-lock.json, .npmrc
 
 
-def browser_folder():
-    """tests/browser, or a writable copy of it when the source tree is read-only (as under
-    `make distcheck`): npm ci writes node_modules next to package.json."""
-    if os.access(SOURCE, os.W_OK):
-        return SOURCE
-    copy = Path(tempfile.gettempdir()) / "tern-browser-npm"
-    copy.mkdir(exist_ok=True)
-    for name in ("package.json", "package-lock.json", ".npmrc"):
-        if (SOURCE / name).exists():
-            shutil.copy2(SOURCE / name, copy / name)
-    return copy
-
-
-BROWSER = browser_folder()
 PAGE = Path(__file__).resolve().parents[2] / "etc" / "webclient" / "index.html"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"     # Debian's chromium-driver, Chromium's own version
 STEP_TIMEOUT = 20        # seconds for each step the browser reaches
 NPM_TIMEOUT = 300
+NPM_CACHE = Path(tempfile.gettempdir()) / "tern-browser-npm"   # the fetched archive
 MODULES = "disco ping version time roster presence offline last blocking carbons vcard private"
 SCREENSHOTS = Path(tempfile.gettempdir()) / "tern-browser-test"
 
@@ -76,21 +66,53 @@ TRANSPORTS = {
 # ---------------------------------------------------------------- the web client's files
 
 
-def npm_packages():
-    """tests/browser/node_modules, installed with `npm ci` unless it matches package-lock.json."""
-    modules = BROWSER / "node_modules"
-    installed = modules / ".package-lock.json"   # npm's record of what it installed
-    lock = BROWSER / "package-lock.json"
-    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+def converse_archive():
+    """Converse.js's npm archive (converse.js-VERSION.tgz), fetched with `npm pack` and checked
+    against the version and sha512 that tests/browser/package-lock.json pins. `npm pack` only
+    downloads the package's own archive, which is all the page needs (its dependencies are
+    bundled into dist/), and works with Debian 12's npm 9; `npm ci` does not there: npm 9
+    cannot install converse.js 14 (its package.json names a file: dependency, src/log, that
+    npm 9 looks for before unpacking)."""
+    lock = json.loads((BROWSER / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/converse.js"]
+    algorithm, _, digest = pinned["integrity"].partition("-")
+    archive = NPM_CACHE / f"converse.js-{pinned['version']}.tgz"
+
+    def matches():
+        if not archive.exists():
+            return False
+        data = hashlib.new(algorithm, archive.read_bytes()).digest()
+        return base64.b64encode(data).decode() == digest
+    if not matches():
         if not shutil.which("npm") or not shutil.which("node"):
             pytest.fail("the browser test needs Node.js and npm for Converse.js: "
                         "apt-get install nodejs npm (./bootstrap does)")
-        # --ignore-scripts: only files are needed (Converse's dist/ is prebuilt).
-        proc = subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        NPM_CACHE.mkdir(exist_ok=True)
+        archive.unlink(missing_ok=True)
+        # BROWSER's .npmrc: no audit, no funding messages, no update check.
+        proc = subprocess.run(["npm", "pack", f"converse.js@{pinned['version']}",
+                               "--pack-destination", str(NPM_CACHE)],
                               cwd=BROWSER, capture_output=True, text=True, timeout=NPM_TIMEOUT)
         if proc.returncode != 0:
-            pytest.fail(f"npm ci failed in {BROWSER}:\n{proc.stdout}\n{proc.stderr}")
-    return modules
+            pytest.fail(f"npm pack converse.js failed:\n{proc.stdout}\n{proc.stderr}")
+        if not matches():
+            pytest.fail(f"{archive} does not match the {algorithm} that package-lock.json pins")
+    return archive
+
+
+def unpack_dist(archive: Path, folder: Path):
+    """package/dist/ of the archive into folder/dist, without the *.map files (debugging
+    only). Only regular files, only below dist/: the archive's names are not trusted."""
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.parts[:2] != ("package", "dist") \
+                    or ".." in name.parts or name.suffix == ".map":
+                continue
+            target = folder.joinpath(*name.parts[1:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +121,11 @@ def www(tmp_path_factory):
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not os.access(path, os.X_OK):
             pytest.fail(f"{path} is missing: apt-get install {package} (./bootstrap does)")
-    modules = npm_packages()
+    archive = converse_archive()
     folder = tmp_path_factory.mktemp("www")
     shutil.copy(PAGE, folder / "index.html")
-    shutil.copytree(modules / "converse.js" / "dist", folder / "dist",
-                    ignore=shutil.ignore_patterns("*.map"))
+    unpack_dist(archive, folder)
+    assert (folder / "dist" / "converse.min.js").is_file(), f"no dist/converse.min.js in {archive}"
     return folder
 
 
