@@ -1,4 +1,4 @@
-/* config.c — loads and validates the INI configuration file (DESIGN.md "Contract").
+/* config.c — loads and validates the INI configuration file (doc/architecture.md §6; every key in tern.conf(5)).
  *
  * libinih does the tokenising; everything else is ours. Debian's libinih is built without
  * INI_HANDLER_LINENO and without a handler call on section headers, and it cuts section names

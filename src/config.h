@@ -1,4 +1,4 @@
-/* config.h — the INI configuration file (DESIGN.md "Contract"), parsed with libinih.
+/* config.h — the INI configuration file (doc/architecture.md §6), parsed with libinih.
  *
  * Every error names the file, the line and the reason; unknown sections and keys are errors.
  * Relative paths are resolved against the folder of the config file. A loaded config is

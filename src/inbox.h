@@ -1,4 +1,4 @@
-/* inbox.h — how one event loop hands work to another (DESIGN.md, "Workers"): a queue of
+/* inbox.h — how one event loop hands work to another (doc/architecture.md §2, "Threads"): a queue of
  * messages plus a wake-up event on the receiving loop. The only memory two threads share is
  * the queue itself: a message belongs to its sender until inbox_post() and to the receiving
  * loop from then on, where its `run` executes (and frees it).

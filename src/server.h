@@ -1,8 +1,9 @@
 /* server.h — the process-wide state of ternd: configuration, storage, TLS, hosts, listeners and
  * the event loop. One instance, created by main(); every core file reaches it through `server`.
  *
- * Threads: today one worker runs the one event loop and owns every session (DESIGN.md "Threads
- * and ownership"). Code that touches a session does so only from its owning worker. */
+ * Threads: the main loop (`base`) owns every session, the routing tables and all module state;
+ * worker threads only carry client TCP connections (doc/architecture.md §2, "Threads"). Code
+ * that touches a session does so only from the main loop. */
 #ifndef TERN_SERVER_H
 #define TERN_SERVER_H
 

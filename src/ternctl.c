@@ -1,4 +1,4 @@
-/* ternctl.c — the admin tool: accounts and status (DESIGN.md "Contract", man page ternctl(8)).
+/* ternctl.c — the admin tool: accounts and status (man page ternctl(8)).
  *
  * It reads the same config file as ternd and opens the same LMDB environment, which LMDB lets
  * two processes share, so every command works whether ternd is running or not. A password may

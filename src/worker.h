@@ -1,4 +1,4 @@
-/* worker.h — the extra event loops of `workers` (DESIGN.md, "Workers").
+/* worker.h — the extra event loops of `workers` (doc/architecture.md §2, "Threads").
  *
  * The main loop (server.base) owns every session, the router, the modules, storage, HTTP and
  * s2s. With `workers` = N > 1, N - 1 more threads each run an event loop that carries client

@@ -1,4 +1,4 @@
-/* tern/storage.h — the narrow storage API modules use (DESIGN.md "Storage").
+/* tern/storage.h — the narrow storage API modules use (doc/architecture.md §5, "Storage").
  *
  * Three kinds of store, each named by a short string ("accounts", "roster", "offline", ...):
  *   keyval:  one value per owner;

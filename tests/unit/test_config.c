@@ -90,7 +90,8 @@ static const char *in_tmp(const char *rest)
 
 #define MINIMAL_HOST "[host localhost]\n"
 
-/* The sample from DESIGN.md "Contract", inline comments and all. */
+/* The sample configuration of the project's target design: every core section, inline
+ * comments and all. */
 static const char design_sample[] =
     "[server]\n"
     "data_dir = ../var            ; LMDB lives here\n"
