@@ -441,9 +441,11 @@ static void handle_bind(c2s *c, const tern_xml *iq, const tern_xml *bind)
     const char *resource = xml_child_text(bind, "resource", NS_BIND);
     tern_session *s = session_new(c->host, c->id, &c2s_transport, c);
     const char *why = NULL;
-    if (session_bind(s, c->node, resource, &why) != 0) {
+    tern_stanza_error cond;
+    if (session_bind(s, c->node, resource, server.cfg->c2s_max_sessions_per_account, &cond,
+                     &why) != 0) {
         session_free(s);
-        send_iq_error(c, iq, STANZA_ERR_BAD_REQUEST, why);
+        send_iq_error(c, iq, cond, why);
         return;
     }
     c->session = s;

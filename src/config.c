@@ -39,11 +39,12 @@ typedef enum section {
     SEC_S2S,
     SEC_HTTP,
     SEC_HOST,
+    SEC_MODULE,
 } section;
 
 static const char *const section_names[] = {
     [SEC_NONE] = "", [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_C2S] = "c2s",
-    [SEC_S2S] = "s2s", [SEC_HTTP] = "http", [SEC_HOST] = "host",
+    [SEC_S2S] = "s2s", [SEC_HTTP] = "http", [SEC_HOST] = "host", [SEC_MODULE] = "module",
 };
 
 typedef enum value_kind {
@@ -76,7 +77,7 @@ typedef enum key_id {
     K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE,
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
-    K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT,
+    K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
     K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
     K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS,
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
@@ -116,6 +117,8 @@ static const key_spec keys[K_COUNT] = {
     [K_C2S_MAX_CONNECTIONS] = { SEC_C2S, "max_connections", V_UINT, C(c2s_max_connections),
                                 1, 1048576 },
     [K_C2S_LOGIN_TIMEOUT] = { SEC_C2S, "login_timeout", V_UINT, C(c2s_login_timeout), 1, 3600 },
+    [K_C2S_MAX_SESSIONS_PER_ACCOUNT] = { SEC_C2S, "max_sessions_per_account", V_UINT,
+                                         C(c2s_max_sessions_per_account), 1, 100000 },
     [K_S2S_LISTEN] = { SEC_S2S, "listen", V_ADDRS, C(s2s_listen), 0, 0 },
     [K_S2S_DIALBACK] = { SEC_S2S, "dialback", V_BOOL, C(s2s_dialback), 0, 0 },
     [K_S2S_MAX_STANZA_SIZE] = { SEC_S2S, "max_stanza_size", V_SIZE, C(s2s_max_stanza_size),
@@ -138,6 +141,8 @@ static const key_spec keys[K_COUNT] = {
     [K_HOST_KEY] = { SEC_HOST, "key", V_PATH_OPT, H(key), 0, 0 },
 };
 
+#define PREV_SETTING K_COUNT
+
 typedef struct parse_state {
     config *cfg;
     const char *file;         /* the path as the user gave it, for messages */
@@ -148,7 +153,12 @@ typedef struct parse_state {
     bool indented;            /* the current line starts with white space */
     section sec;
     size_t host;              /* index of the current [host] in cfg->hosts */
-    int prev_key;             /* key of the last "key = value" line in this section, or -1 */
+    int prev_key;             /* key of the last "key = value" line in this section, or -1
+                               * (PREV_SETTING: a module setting, prev_setting) */
+    char *module;             /* in [module NAME]: NAME */
+    config_settings *prev_settings; /* where the last module setting went, and its index */
+    size_t prev_setting;
+    config_settings sections; /* [module NAME] headers seen (module, line), for duplicates */
     int seen[K_COUNT];        /* line where each key was set, 0 if not (host keys: this host) */
     char *err;
     size_t err_len;
@@ -198,6 +208,28 @@ static void strings_free(config_strings *list)
     free(list->items);
     list->items = NULL;
     list->n = 0;
+}
+
+static void settings_free(config_settings *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        free(list->items[i].module);
+        free(list->items[i].key);
+        free(list->items[i].value);
+    }
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+static const config_setting *settings_find(const config_settings *list, const char *module,
+                                           const char *key)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (strcmp(list->items[i].module, module) == 0 &&
+            (!key || strcmp(list->items[i].key, key) == 0))
+            return &list->items[i];
+    return NULL;
 }
 
 static void addrs_add(config_addr_list *list, const config_addr *addr)
@@ -422,6 +454,30 @@ static void open_host(parse_state *st, const char *name)
         st->seen[k] = 0;
 }
 
+static void open_module(parse_state *st, const char *name)
+{
+    if (*name == '\0') {
+        fail(st, st->lineno, "[module] needs a module name, e.g. [module offline]");
+        return;
+    }
+    if (!config_valid_module_name(name)) {
+        fail(st, st->lineno, "invalid module name '%s' (expected letters a-z, digits and _)",
+             name);
+        return;
+    }
+    const config_setting *dup = settings_find(&st->sections, name, NULL);
+    if (dup) {
+        fail(st, st->lineno, "duplicate section [module %s] (first on line %d)", name, dup->line);
+        return;
+    }
+    st->sections.items = xrealloc(st->sections.items,
+                                  (st->sections.n + 1) * sizeof *st->sections.items);
+    st->sections.items[st->sections.n++] = (config_setting){
+        .module = xstrdup(name), .key = xstrdup(""), .value = xstrdup(""), .line = st->lineno };
+    free(st->module);
+    st->module = xstrdup(name);
+}
+
 /* Handles a "[name]" header line; `start` points at the '['. Mirrors inih's rule for where
  * the header ends (an inline comment needs white space before its ';'). */
 static void open_section(parse_state *st, char *start)
@@ -458,6 +514,14 @@ static void open_section(parse_state *st, char *start)
             ;
         st->sec = SEC_HOST;
         open_host(st, name);
+        return;
+    }
+    if (strncmp(name, "module", 6) == 0 &&
+        (name[6] == '\0' || isspace((unsigned char)name[6]))) {
+        for (name += 6; isspace((unsigned char)*name); name++)
+            ;
+        st->sec = SEC_MODULE;
+        open_module(st, name);
         return;
     }
     for (int s = SEC_SERVER; s < SEC_HOST; s++) {
@@ -534,6 +598,17 @@ static void strip_comment(char *s)
 
 static int continue_value(parse_state *st, const char *value)
 {
+    if (st->prev_key == PREV_SETTING) {
+        /* Module settings are words to their module: a continuation adds words. */
+        config_setting *set = &st->prev_settings->items[st->prev_setting];
+        char *copy = xstrdup(value);
+        strip_comment(copy);
+        char *joined = *set->value ? xasprintf("%s %s", set->value, copy) : xstrdup(copy);
+        free(copy);
+        free(set->value);
+        set->value = joined;
+        return 1;
+    }
     const key_spec *k = &keys[st->prev_key];
     if (!kind_is_list(k->kind)) {
         fail(st, st->lineno, "indented line continues %s, which takes one value "
@@ -551,9 +626,41 @@ static const char *section_label(parse_state *st, char *buf, size_t len)
 {
     if (st->sec == SEC_HOST)
         snprintf(buf, len, "[host %s]", st->cfg->hosts[st->host].name);
+    else if (st->sec == SEC_MODULE)
+        snprintf(buf, len, "[module %s]", st->module);
     else
         snprintf(buf, len, "[%s]", section_names[st->sec]);
     return buf;
+}
+
+/* A module setting; whether the module declares the key is checked later
+ * (module_settings.c), once the modules can be asked. 0, or -1 after fail(). */
+static int add_setting(parse_state *st, config_settings *list, const char *module,
+                       const char *key, const char *value)
+{
+    if (!config_valid_module_name(module)) {
+        fail(st, st->lineno, "invalid module name '%s' in '%s.%s' (expected MODULE.key)", module,
+             module, key);
+        return -1;
+    }
+    if (!config_valid_module_name(key)) {
+        fail(st, st->lineno, "invalid key '%s' for module %s (expected letters a-z, digits "
+             "and _)", key, module);
+        return -1;
+    }
+    const config_setting *dup = settings_find(list, module, key);
+    if (dup) {
+        fail(st, st->lineno, "%s is already set on line %d", key, dup->line);
+        return -1;
+    }
+    list->items = xrealloc(list->items, (list->n + 1) * sizeof *list->items);
+    list->items[list->n] = (config_setting){
+        .module = xstrdup(module), .key = xstrdup(key), .value = xstrdup(value),
+        .line = st->lineno };
+    st->prev_settings = list;
+    st->prev_setting = list->n++;
+    st->prev_key = PREV_SETTING;
+    return 0;
 }
 
 /* ini_handler: called for each "key = value" line (and continuation line). The section
@@ -569,6 +676,16 @@ static int on_key(void *user, const char *section_unused, const char *name, cons
     if (st->sec == SEC_NONE) {
         fail(st, st->lineno, "key '%s' is outside any section", name);
         return 0;
+    }
+    if (st->sec == SEC_MODULE)
+        return add_setting(st, &st->cfg->module_settings, st->module, name, value) == 0;
+    const char *dot = st->sec == SEC_HOST ? strchr(name, '.') : NULL;
+    if (dot) {
+        char *module = xstrndup(name, (size_t)(dot - name));
+        int rc = add_setting(st, &st->cfg->hosts[st->host].module_settings, module, dot + 1,
+                             value);
+        free(module);
+        return rc == 0;
     }
     int id = -1;
     for (int i = 0; i < K_COUNT && id < 0; i++)
@@ -655,6 +772,7 @@ config *config_load(const char *path, char *err, size_t err_len)
     cfg->c2s_require_tls = true;
     cfg->c2s_max_connections = 10000;
     cfg->c2s_login_timeout = 60;
+    cfg->c2s_max_sessions_per_account = 10;
     cfg->s2s_dialback = true;
     cfg->s2s_max_stanza_size = 524288;
     cfg->http_max_body_size = 1048576;
@@ -679,6 +797,8 @@ config *config_load(const char *path, char *err, size_t err_len)
     if (st.fp)
         fclose(st.fp);
     free(st.buf);
+    free(st.module);
+    settings_free(&st.sections);
     if (st.failed) {
         config_free(cfg);
         return NULL;
@@ -714,7 +834,9 @@ void config_free(config *cfg)
         strings_free(&cfg->hosts[i].modules);
         free(cfg->hosts[i].cert);
         free(cfg->hosts[i].key);
+        settings_free(&cfg->hosts[i].module_settings);
     }
+    settings_free(&cfg->module_settings);
     free(cfg->hosts);
     free(cfg);
 }
@@ -739,4 +861,12 @@ bool config_s2s_requires_certificate(const config *cfg, const char *domain)
     if (strings_contain(&cfg->s2s_insecure_domains, domain))
         return false;
     return cfg->s2s_require_valid_certificates;
+}
+
+const config_setting *config_module_setting(const config *cfg, const char *host,
+                                            const char *module, const char *key)
+{
+    const config_host *h = host ? config_find_host(cfg, host) : NULL;
+    const config_setting *set = h ? settings_find(&h->module_settings, module, key) : NULL;
+    return set ? set : settings_find(&cfg->module_settings, module, key);
 }

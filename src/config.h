@@ -26,11 +26,25 @@ typedef struct config_strings {
     size_t n;
 } config_strings;
 
+/* One "key = value" of a module's settings, as written: in a [module NAME] section, or as
+ * "NAME.key = value" in a [host X] section (an override for that host). config.c does not
+ * know the modules; module_settings.c checks these against what each module declares. */
+typedef struct config_setting {
+    char *module, *key, *value;
+    int line;
+} config_setting;
+
+typedef struct config_settings {
+    config_setting *items;
+    size_t n;
+} config_settings;
+
 typedef struct config_host {
     char *name;               /* prepared domain (jid_prep_domain) */
     config_strings modules;   /* module names in the order given */
     bool registration;        /* in-band registration allowed (default no) */
     char *cert, *key;         /* absolute paths, or NULL to use [tls] */
+    config_settings module_settings; /* "module.key = value" overrides */
     int line;                 /* line of the [host NAME] header */
 } config_host;
 
@@ -59,6 +73,7 @@ typedef struct config {
     bool c2s_require_tls;             /* default yes */
     unsigned c2s_max_connections;     /* default 10000 */
     unsigned c2s_login_timeout;       /* seconds to authenticate and bind; default 60 */
+    unsigned c2s_max_sessions_per_account; /* bound resources per account; default 10 */
 
     /* [s2s] */
     config_addr_list s2s_listen;
@@ -79,6 +94,8 @@ typedef struct config {
     config_strings http_cors_origins; /* serialized origins allowed by CORS; "*": any */
     size_t http_max_body_size;        /* largest request body; default 1048576 */
 
+    config_settings module_settings;  /* every [module NAME] section's keys */
+
     config_host *hosts;
     size_t n_hosts;
 } config;
@@ -92,6 +109,11 @@ bool config_is_admin(const config *cfg, const char *bare_jid);
 /* Whether the peer `domain` (prepared) must present a valid certificate ([s2s]
  * require_valid_certificates with its secure_domains / insecure_domains exceptions). */
 bool config_s2s_requires_certificate(const config *cfg, const char *domain);
+
+/* The value written for module.key: the host's override if `host` (prepared domain, may be
+ * NULL) has one, else the [module] section's, else NULL. */
+const config_setting *config_module_setting(const config *cfg, const char *host,
+                                            const char *module, const char *key);
 
 /* Parses "127.0.0.1:5222", "[::1]:5222", "*:5222" (all IPv4) into out; -1 if invalid. */
 int config_parse_addr(const char *text, config_addr *out);

@@ -1,6 +1,6 @@
 /* config_values.h — checks and parses one configuration value (a number, a boolean, an
- * address, a DNS server, a CORS origin, a module name). Private to config.c and
- * config_values.c: the rest of the core uses config.h (config_parse_addr is declared there).
+ * address, a DNS server, a CORS origin, a module name). For config.c and module_settings.c
+ * (module settings are checked with the same words); the rest of the core uses config.h.
  * No state and no messages with file or line: callers say where the value came from. */
 #ifndef TERN_CONFIG_VALUES_H
 #define TERN_CONFIG_VALUES_H

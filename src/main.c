@@ -25,6 +25,7 @@
 #include "listen.h"
 #include "log.h"
 #include "module.h"
+#include "module_settings.h"
 #include "pidfile.h"
 #include "s2s.h"
 #include "server.h"
@@ -41,6 +42,7 @@
 typedef struct options {
     const char *config_path;
     bool check_only;
+    bool list_settings;
     bool daemonize;
 } options;
 
@@ -48,8 +50,10 @@ typedef struct options {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ternd -c FILE [-t] [-d]\n"
+                 "       ternd [-c FILE] -s\n"
                  "  -c FILE  configuration file (INI, see tern.conf(5))\n"
                  "  -t       check the configuration, certificates and modules, then exit\n"
+                 "  -s       print every module's settings with their defaults, then exit\n"
                  "  -d       run in the background; logs go to <data_dir>/ternd.log\n"
                  "  -V       print the version\n");
 }
@@ -57,24 +61,43 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, options *o)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "c:tdVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tsdVh")) != -1) {
         switch (opt) {
         case 'c': o->config_path = optarg; break;
         case 't': o->check_only = true; break;
+        case 's': o->list_settings = true; break;
         case 'd': o->daemonize = true; break;
         case 'V': printf("ternd %s\n", PACKAGE_VERSION); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
-    if (!o->config_path || optind != argc) {
+    if ((!o->config_path && !o->list_settings) || optind != argc) {
         usage(stderr);
         return -1;
     }
     return 0;
 }
 
-/* -t: every module named in the config must be a loadable file. */
+/* -s: the settings of the modules in the configured (or built-in) module folder. */
+static int list_settings(const char *config_path)
+{
+    char err[1024];
+    config *cfg = config_path ? config_load(config_path, err, sizeof err) : NULL;
+    if (config_path && !cfg) {
+        fprintf(stderr, "ternd: %s\n", err);
+        return 1;
+    }
+    const char *dir = module_dir(cfg);
+    int rc = module_settings_print(dir, stdout);
+    if (rc != 0)
+        fprintf(stderr, "ternd: cannot read the module folder %s\n", dir);
+    config_free(cfg);
+    return rc == 0 ? 0 : 1;
+}
+
+/* -t: every module named in the config must be a loadable file, and every module setting
+ * known to its module. */
 static int check_modules(const config *cfg)
 {
     const char *dir = module_dir(cfg);
@@ -89,6 +112,11 @@ static int check_modules(const config *cfg)
             if (!ok)
                 return -1;
         }
+    }
+    char err[1024];
+    if (module_settings_check(cfg, dir, err, sizeof err) != 0) {
+        fprintf(stderr, "ternd: %s\n", err);
+        return -1;
     }
     return 0;
 }
@@ -222,6 +250,8 @@ int main(int argc, char **argv)
     log_set_program("ternd");
     if (parse_options(argc, argv, &opts) != 0)
         return 2;
+    if (opts.list_settings)
+        return list_settings(opts.config_path);
     server.cfg = config_load(opts.config_path, err, sizeof err);
     if (!server.cfg) {
         fprintf(stderr, "ternd: %s\n", err);
@@ -231,6 +261,12 @@ int main(int argc, char **argv)
     server.tls = tls_ctx_new(server.cfg, err, sizeof err);
     if (!server.tls) {
         fprintf(stderr, "ternd: %s\n", err);
+        return 1;
+    }
+    if (!opts.check_only &&
+        module_settings_check(server.cfg, module_dir(server.cfg), err, sizeof err) != 0) {
+        fprintf(stderr, "ternd: %s\n", err);
+        config_free(server.cfg);
         return 1;
     }
     if (opts.check_only) {

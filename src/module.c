@@ -11,11 +11,12 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "module_settings.h"
 #include "util.h"
 
 const char *module_dir(const config *cfg)
 {
-    if (cfg->module_dir)
+    if (cfg && cfg->module_dir)
         return cfg->module_dir;
     /* Like libtool's wrappers: a ternd run from its build tree uses the modules built beside it,
      * so `src/ternd -c etc/tern.conf` works without `make install`. */
@@ -53,11 +54,18 @@ static int load_one(tern_host *host, const char *dir, const char *name, char *er
         dlclose(handle);
         return -1;
     }
+    char why[256] = "";
+    if (strcmp(def->name, name) != 0 || !module_settings_sound(def, why, sizeof why)) {
+        if (!why[0])
+            snprintf(why, sizeof why, "it calls itself %s", def->name);
+        snprintf(err, err_len, "host %s: module %s is broken: %s", host->name, name, why);
+        dlclose(handle);
+        return -1;
+    }
     module_instance *m = xcalloc(1, sizeof *m);
     m->def = def;
     m->handle = handle;
     host->loading = m;
-    char why[256] = "";
     int rc = def->load(host, &m->state, why, sizeof why);
     host->loading = NULL;
     if (rc != 0) {

@@ -14,7 +14,7 @@ struct module_instance {
 };
 
 /* The folder modules are loaded from: [server] module_dir, else the build tree's modules/
- * when ternd runs from its build tree, else the installed module folder. */
+ * when ternd runs from its build tree, else the installed module folder. cfg may be NULL. */
 const char *module_dir(const config *cfg);
 
 /* Loads the host's `modules =` list in order. -1 with a reason naming the module in err. */

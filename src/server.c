@@ -7,6 +7,8 @@
 #include "c2s.h"
 #include "host.h"
 #include "log.h"
+#include "module.h"
+#include "module_settings.h"
 #include "storage_env.h"
 #include "tern/module.h"
 #include "util.h"
@@ -29,6 +31,10 @@ int tern_server_reload(char *err, size_t err_len)
     config *fresh = config_load(server.cfg->path, err, err_len);
     if (!fresh)
         return -1;
+    if (module_settings_check(fresh, module_dir(fresh), err, err_len) != 0) {
+        config_free(fresh);
+        return -1;
+    }
     tls_ctx *tls = tls_ctx_new(fresh, err, err_len);
     if (!tls) {
         config_free(fresh);

@@ -76,8 +76,10 @@ static void unbind(tern_session *s)
     s->available = false;
 }
 
-int session_bind(tern_session *s, const char *node, const char *resource, const char **why)
+int session_bind(tern_session *s, const char *node, const char *resource, unsigned max_sessions,
+                 tern_stanza_error *cond, const char **why)
 {
+    *cond = STANZA_ERR_BAD_REQUEST;
     char generated[24];
     if (!resource || !*resource) {
         /* RFC 6120 §7.6.2.1: the server generates a resource unique for the account. */
@@ -89,6 +91,15 @@ int session_bind(tern_session *s, const char *node, const char *resource, const 
     if (jid_from_parts(node, s->host->name, resource, &jid, why) != 0)
         return -1;
     tern_session *old = find_bound(s->host, &jid);
+    const user_sessions *user = host_user(s->host, jid.bare);
+    if (!old && user && user->count >= max_sessions) {
+        /* RFC 6120 §7.6.2.1; replacing a resource (above) adds no session, so it may. */
+        log_info(s->id, "refusing a session for %s: %zu sessions already", jid.bare, user->count);
+        jid_free(&jid);
+        *cond = STANZA_ERR_RESOURCE_CONSTRAINT;
+        *why = "too many sessions for this account";
+        return -1;
+    }
     if (old) {
         log_info(old->id, "%s replaced by session s%llu", jid.full, (unsigned long long)s->id);
         unbind(old);

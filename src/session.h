@@ -37,8 +37,10 @@ struct tern_session {
 tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx);
 /* Binds node@host/resource. resource NULL or empty: a random one. A session already bound to
  * the same full JID is unbound and closed with <conflict/> (RFC 6120 §7.7.2.2: the new session
- * takes over). -1 with *why when the resource fails preparation. */
-int session_bind(tern_session *s, const char *node, const char *resource, const char **why);
+ * takes over). -1 with the error to answer in *cond and *why: bad-request when the resource
+ * fails preparation, resource-constraint when the account already has max_sessions others. */
+int session_bind(tern_session *s, const char *node, const char *resource, unsigned max_sessions,
+                 tern_stanza_error *cond, const char **why);
 /* Records broadcast presence (no 'to') from the client: available/unavailable and priority
  * (RFC 6121 §4.7.2.3), firing session/available or session/unavailable. */
 void session_set_presence(tern_session *s, const tern_xml *presence);

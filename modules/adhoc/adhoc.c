@@ -9,23 +9,27 @@
  * fields, JIDs, options, single values); a mistake is answered with the same form and an error
  * note, so a client can correct it without starting over.
  *
- * Sessions that stay idle for ADHOC_TIMEOUT_S end. An ended session (completed, canceled or
+ * Sessions that stay idle for `timeout` seconds end. An ended session (completed, canceled or
  * expired) is remembered for a while longer so that using its id again is answered with
  * <session-expired/> rather than <bad-sessionid/> (XEP-0050 §6.4). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <tern/adhoc.h>
 
-#define ADHOC_TIMEOUT_S 600          /* an idle session ends after 10 minutes */
-/* Overrides ADHOC_TIMEOUT_S (seconds, 1..86400); meant for tests, which cannot wait 10 min. */
-#define ADHOC_TIMEOUT_ENV "TERN_ADHOC_TIMEOUT"
+static const tern_setting_def adhoc_settings[] = {
+    { "timeout", TERN_SETTING_UINT, "600", 1, 86400,
+      "seconds a command session may stay idle before it ends", NULL },
+    { "max_per_requester", TERN_SETTING_UINT, "8", 1, 1000,
+      "command sessions open at once per full JID", NULL },
+    { "max_open", TERN_SETTING_UINT, "1024", 1, 1000000,
+      "command sessions open at once on the host", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
 #define ADHOC_ENDED_KEEP_S 600       /* how long an ended session id is remembered */
 #define ADHOC_MAX_ENDED 256          /* ... and how many of them at most */
-#define ADHOC_MAX_PER_REQUESTER 8    /* open sessions per full JID */
-#define ADHOC_MAX_OPEN 1024          /* open sessions per host */
-#define ADHOC_MAX_STAGES 8
+#define ADHOC_MAX_STAGES 8           /* a bound on what one session holds, not a policy */
 
 typedef struct adhoc_state adhoc_state;
 
@@ -47,9 +51,13 @@ typedef struct adhoc_session {
 
 struct adhoc_state {
     tern_host *host;
-    unsigned timeout_ms;
     adhoc_session *sessions; /* newest first */
 };
+
+static unsigned timeout_ms(const adhoc_state *st)
+{
+    return (unsigned)tern_setting_uint(st->host, "adhoc", "timeout") * 1000u;
+}
 
 typedef enum adhoc_action {
     ACT_EXECUTE, ACT_NEXT, ACT_PREV, ACT_COMPLETE, ACT_CANCEL
@@ -197,7 +205,7 @@ static adhoc_session *session_new(adhoc_state *st, const char *owner, const char
     s->st = st;
     s->next = st->sessions;
     st->sessions = s;
-    arm_timer(s, st->timeout_ms);
+    arm_timer(s, timeout_ms(st));
     return s;
 }
 
@@ -462,7 +470,7 @@ static void continue_session(const tern_stanza_event *ev, adhoc_session *s,
                              const tern_adhoc_command *cmd, adhoc_action action,
                              const tern_xml *command)
 {
-    arm_timer(s, s->st->timeout_ms); /* activity keeps the session alive */
+    arm_timer(s, timeout_ms(s->st)); /* activity keeps the session alive */
     if (action == ACT_CANCEL) {
         tern_xml *c;
         tern_reply(ev, command_reply(ev, s, "canceled", &c));
@@ -542,8 +550,9 @@ static tern_event_result on_command(const tern_stanza_event *ev, void *data)
                         "only 'execute' starts a command; other actions need its sessionid");
             return TERN_HANDLED;
         }
-        if (open_sessions(st, ev->from->full) >= ADHOC_MAX_PER_REQUESTER ||
-            open_sessions(st, NULL) >= ADHOC_MAX_OPEN) {
+        if (open_sessions(st, ev->from->full) >=
+                tern_setting_uint(st->host, "adhoc", "max_per_requester") ||
+            open_sessions(st, NULL) >= tern_setting_uint(st->host, "adhoc", "max_open")) {
             reply_error(ev, STANZA_ERR_RESOURCE_CONSTRAINT, NULL,
                         "too many open command sessions: complete or cancel one first");
             return TERN_HANDLED;
@@ -665,23 +674,6 @@ static void on_session_closed(tern_session *session, void *data)
 
 /* ---- module ---- */
 
-static unsigned timeout_ms(void)
-{
-    const char *env = getenv(ADHOC_TIMEOUT_ENV);
-    if (!env || !*env)
-        return ADHOC_TIMEOUT_S * 1000u;
-    char *end;
-    errno = 0;
-    unsigned long s = strtoul(env, &end, 10);
-    if (errno || *end || s < 1 || s > 86400) {
-        log_warn(0, "adhoc: ignoring %s=%s (expected seconds, 1 to 86400)", ADHOC_TIMEOUT_ENV,
-                 env);
-        return ADHOC_TIMEOUT_S * 1000u;
-    }
-    log_info(0, "adhoc: command sessions expire after %lu s (%s)", s, ADHOC_TIMEOUT_ENV);
-    return (unsigned)s * 1000u;
-}
-
 /* Above the disco module (priority 0), which answers item-not-found for every node. */
 #define ADHOC_DISCO_PRIORITY 10
 
@@ -693,7 +685,6 @@ static int adhoc_load(tern_host *host, void **state, char *err, size_t err_len)
     if (!st)
         return -1;
     st->host = host;
-    st->timeout_ms = timeout_ms();
     *state = st;
     tern_hook_iq(host, "set", "host", NS_COMMANDS, "command", on_command, st);
     tern_hook_stanza(host, "iq-get/host/" NS_DISCO_INFO ":query", ADHOC_DISCO_PRIORITY,
@@ -718,4 +709,4 @@ static void adhoc_unload(tern_host *host, void *state)
     free(st);
 }
 
-TERN_MODULE("adhoc", adhoc_load, adhoc_unload);
+TERN_MODULE_SETTINGS("adhoc", adhoc_load, adhoc_unload, adhoc_settings);

@@ -10,8 +10,14 @@
  * scrape is O(accounts). That is fine for the thousands of accounts a scrape interval allows;
  * a large server would keep running totals instead (the offline module would publish them).
  *
+ * The figures tell an outsider how busy the server is and how many accounts it has, and the
+ * HTTP listener is usually public (BOSH, WebSocket), so only the addresses in the `allow`
+ * setting may read them: loopback by default, where a local Prometheus or a reverse proxy
+ * runs; others get 403.
+ *
  * Not exported yet: s2s links (there is no s2s module); sessions carry kind="c2s" so BOSH and
  * WebSocket sessions can join the same family later. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,111 @@
 
 #define TYPE_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 #define TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/* ---- who may read ---- */
+
+/* One address as 16 bytes (IPv4 as IPv4-mapped IPv6, so "127.0.0.0/8" also matches
+ * "::ffff:127.0.0.1" on a dual-stack listener) and the prefix length in those bytes' bits. */
+typedef struct net_prefix {
+    unsigned char addr[16];
+    unsigned bits;
+} net_prefix;
+
+static bool parse_ip(const char *text, unsigned char out[16], bool *v4)
+{
+    struct in_addr a4;
+    *v4 = inet_pton(AF_INET, text, &a4) == 1;
+    if (*v4) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, text, out) == 1;
+}
+
+/* "ADDRESS" or "ADDRESS/BITS". */
+static bool parse_prefix(const char *word, net_prefix *p)
+{
+    char ip[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(word, '/');
+    size_t len = slash ? (size_t)(slash - word) : strlen(word);
+    if (len == 0 || len >= sizeof ip)
+        return false;
+    memcpy(ip, word, len);
+    ip[len] = '\0';
+    bool v4;
+    if (!parse_ip(ip, p->addr, &v4))
+        return false;
+    unsigned max = v4 ? 32 : 128, bits = max;
+    if (slash) {
+        char *end;
+        unsigned long n = strtoul(slash + 1, &end, 10);
+        if (slash[1] == '\0' || *end || n > max)
+            return false;
+        bits = (unsigned)n;
+    }
+    p->bits = v4 ? bits + 96 : bits;
+    return true;
+}
+
+static bool prefix_matches(const net_prefix *p, const unsigned char addr[16])
+{
+    unsigned full = p->bits / 8, rest = p->bits % 8;
+    if (memcmp(p->addr, addr, full) != 0)
+        return false;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return rest == 0 || (p->addr[full] & mask) == (addr[full] & mask);
+}
+
+/* `peer` is "ip:port" or "[ipv6]:port" (tern_http_peer). */
+static bool peer_allowed(const char *peer, const char *allow)
+{
+    char ip[INET6_ADDRSTRLEN + 1];
+    const char *start = peer[0] == '[' ? peer + 1 : peer;
+    const char *end = peer[0] == '[' ? strchr(start, ']') : strrchr(start, ':');
+    if (!end || (size_t)(end - start) >= sizeof ip)
+        return false;
+    memcpy(ip, start, (size_t)(end - start));
+    ip[end - start] = '\0';
+    unsigned char addr[16];
+    bool v4;
+    if (!parse_ip(ip, addr, &v4))
+        return false;
+    char *copy = strdup(allow), *save = NULL;
+    if (!copy)
+        abort();
+    bool ok = false;
+    for (char *w = strtok_r(copy, " \t,", &save); w && !ok; w = strtok_r(NULL, " \t,", &save)) {
+        net_prefix p;
+        ok = parse_prefix(w, &p) && prefix_matches(&p, addr);
+    }
+    free(copy);
+    return ok;
+}
+
+static bool check_allow(const char *value, char *why, size_t why_len)
+{
+    char *copy = strdup(value), *save = NULL;
+    if (!copy)
+        abort();
+    bool ok = true;
+    for (char *w = strtok_r(copy, " \t,", &save); w && ok; w = strtok_r(NULL, " \t,", &save)) {
+        net_prefix p;
+        ok = parse_prefix(w, &p);
+        if (!ok)
+            snprintf(why, why_len, "'%s' is not an address or ADDRESS/BITS prefix", w);
+    }
+    free(copy);
+    return ok;
+}
+
+static const tern_setting_def metrics_settings[] = {
+    { "allow", TERN_SETTING_STRING, "127.0.0.0/8 ::1", 0, 0,
+      "addresses or prefixes (ADDRESS/BITS) that may read /metrics; empty: nobody",
+      check_allow },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 typedef struct metrics_state {
     tern_host *host;
@@ -164,7 +275,13 @@ static void write_metrics(exposition *e)
 
 static void metrics_serve(tern_http_request *req, void *data)
 {
-    (void)data;
+    metrics_state *st = data;
+    if (!peer_allowed(tern_http_peer(req), tern_setting_string(st->host, "metrics", "allow"))) {
+        log_info(0, "metrics: refusing /metrics to %s (not in [module metrics] allow)",
+                 tern_http_peer(req));
+        tern_http_respond(req, 403, NULL, NULL, 0);
+        return;
+    }
     /* Prometheus asks for OpenMetrics first in its Accept list; others get the classic. */
     const char *accept = tern_http_header(req, "Accept");
     exposition e = { .openmetrics = accept && strstr(accept, "application/openmetrics-text") };
@@ -210,4 +327,4 @@ static void metrics_unload(tern_host *host, void *state)
     free(state);
 }
 
-TERN_MODULE("metrics", metrics_load, metrics_unload);
+TERN_MODULE_SETTINGS("metrics", metrics_load, metrics_unload, metrics_settings);

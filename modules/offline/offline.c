@@ -25,7 +25,12 @@
 
 /* XEP-0160 §2 names a full queue as the reason to refuse a message. A modest bound keeps one
  * account from filling the disk; it is per account, not per sender. */
-#define OFFLINE_QUOTA 100
+static const tern_setting_def offline_settings[] = {
+    { "quota", TERN_SETTING_UINT, "100", 1, 100000,
+      "messages kept per offline account; past it a message bounces with service-unavailable",
+      NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 /* Handlers run at -100: after anything registered at the default priority (blocking, carbons),
  * so those see, and may claim, a message before it is stored. */
@@ -107,7 +112,7 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
     size_t queued = 0;
     if (storage_archive_count(storage, OFFLINE_STORE, owner, &queued) != 0)
         return TERN_PASS; /* not stored: the core answers service-unavailable */
-    if (queued >= OFFLINE_QUOTA) {
+    if (queued >= tern_setting_uint(st->host, "offline", "quota")) {
         /* XEP-0160 §2: a full queue is answered with service-unavailable. */
         log_info(0, "offline: the queue of %s is full (%zu messages); refusing a message from %s",
                  owner, queued, ev->from->bare);
@@ -250,4 +255,4 @@ static void offline_unload(tern_host *host, void *state)
     free(state);
 }
 
-TERN_MODULE("offline", offline_load, offline_unload);
+TERN_MODULE_SETTINGS("offline", offline_load, offline_unload, offline_settings);

@@ -18,7 +18,11 @@
 #include <tern/roster.h>
 
 #define LAST_PRESENCE_STORE "last-presence"
-#define MAX_DIRECTED 1000 /* directed-presence recipients remembered per session */
+static const tern_setting_def presence_settings[] = {
+    { "max_directed", TERN_SETTING_UINT, "1000", 1, 100000,
+      "directed-presence recipients remembered per session (told when it goes offline)", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 /* Per-session state, under the key &session_key. */
 typedef struct presence_session {
@@ -227,7 +231,8 @@ static tern_event_result presence_directed(const tern_stanza_event *ev, void *da
     if (unavailable && at < ps->n_directed) {
         free(ps->directed[at]);
         ps->directed[at] = ps->directed[--ps->n_directed];
-    } else if (available && at == ps->n_directed && ps->n_directed < MAX_DIRECTED) {
+    } else if (available && at == ps->n_directed &&
+               ps->n_directed < tern_setting_uint(ev->host, "presence", "max_directed")) {
         /* A contact with a subscription "from" gets the broadcasts anyway (§4.6.2). */
         const tern_roster_api *roster = tern_roster(ev->host);
         if (roster &&
@@ -323,4 +328,4 @@ static int presence_load(tern_host *host, void **state, char *err, size_t err_le
     return 0;
 }
 
-TERN_MODULE("presence", presence_load, NULL);
+TERN_MODULE_SETTINGS("presence", presence_load, NULL, presence_settings);

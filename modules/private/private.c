@@ -16,8 +16,13 @@
 
 /* Limits per account: the serialized size of one namespace's data, and how many namespaces.
  * Bookmarks of a few hundred rooms fit comfortably in the first. */
-#define PRIVATE_MAX_BYTES      65536
-#define PRIVATE_MAX_NAMESPACES 128
+static const tern_setting_def private_settings[] = {
+    { "max_size", TERN_SETTING_UINT, "65536", 1024, 16777216,
+      "bytes of private XML per namespace", NULL },
+    { "max_namespaces", TERN_SETTING_UINT, "128", 1, 100000,
+      "namespaces of private XML per account", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 typedef struct private_state {
     tern_host *host;
@@ -121,8 +126,9 @@ static int count_key(void *ctx, const char *key, const void *value, size_t len)
     return 0;
 }
 
-/* Whether a new namespace still fits under PRIVATE_MAX_NAMESPACES. -1 on a storage error. */
-static int room_for_new_namespace(tern_storage *storage, const char *owner, const char *ns)
+/* Whether a new namespace still fits under max_namespaces. -1 on a storage error. */
+static int room_for_new_namespace(tern_storage *storage, const char *owner, const char *ns,
+                                  unsigned long max_namespaces)
 {
     void *value = NULL;
     size_t len = 0;
@@ -133,7 +139,7 @@ static int room_for_new_namespace(tern_storage *storage, const char *owner, cons
     size_t n = 0;
     if (storage_map_each(storage, PRIVATE_STORE, owner, count_key, &n) < 0)
         return -1;
-    return n < PRIVATE_MAX_NAMESPACES;
+    return n < max_namespaces;
 }
 
 /* A set of a single element that is empty (<storage xmlns='storage:bookmarks'/>) clears the
@@ -164,18 +170,21 @@ static tern_event_result private_set(const tern_stanza_event *ev, void *data)
         xml_serialize(wrapper, NS_CLIENT, &buf);
         xml_unref(wrapper);
         char text[96];
-        bool too_big = buf.len > PRIVATE_MAX_BYTES;
-        int room = too_big ? 0 : room_for_new_namespace(storage, ev->to->bare, ns);
+        unsigned long max_size = tern_setting_uint(st->host, "private", "max_size");
+        unsigned long max_namespaces = tern_setting_uint(st->host, "private", "max_namespaces");
+        bool too_big = buf.len > max_size;
+        int room = too_big ? 0
+                           : room_for_new_namespace(storage, ev->to->bare, ns, max_namespaces);
         if (room <= 0) {
             buf_free(&buf);
             if (room < 0)
                 return reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
             if (too_big)
-                snprintf(text, sizeof text, "private XML is limited to %d bytes per namespace",
-                         PRIVATE_MAX_BYTES);
+                snprintf(text, sizeof text, "private XML is limited to %lu bytes per namespace",
+                         max_size);
             else
-                snprintf(text, sizeof text, "private XML is limited to %d namespaces",
-                         PRIVATE_MAX_NAMESPACES);
+                snprintf(text, sizeof text, "private XML is limited to %lu namespaces",
+                         max_namespaces);
             return reply_error(ev, STANZA_ERR_NOT_ACCEPTABLE, text);
         }
         r = storage_map_put(storage, PRIVATE_STORE, ev->to->bare, ns, buf.data, buf.len);
@@ -209,4 +218,4 @@ static void private_unload(tern_host *host, void *state)
     free(state);
 }
 
-TERN_MODULE("private", private_load, private_unload);
+TERN_MODULE_SETTINGS("private", private_load, private_unload, private_settings);

@@ -35,11 +35,23 @@
 #define ROSTER_STORE    "roster"
 
 /* Limits (RFC 6121 §2.3.3 leaves them to the server). */
-#define ROSTER_MAX_ITEMS   1000
-#define ROSTER_FULL_TEXT   "the roster is full (at most 1000 items)"
-#define ROSTER_MAX_PENDING 1000
-#define ROSTER_MAX_GROUPS  64
-#define ROSTER_MAX_TEXT    1023 /* bytes of a name or group name */
+static const tern_setting_def roster_settings[] = {
+    { "max_items", TERN_SETTING_UINT, "1000", 1, 1000000,
+      "contacts per roster, however they are added (roster set or outbound subscription)",
+      NULL },
+    { "max_pending", TERN_SETTING_UINT, "1000", 1, 1000000,
+      "subscription requests kept per account until the user answers; later ones are dropped",
+      NULL },
+    { "max_groups", TERN_SETTING_UINT, "64", 1, 10000, "groups per contact", NULL },
+    { "max_text", TERN_SETTING_UINT, "1023", 1, 65535,
+      "bytes of a contact's name or of a group name", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
+static unsigned long roster_limit(tern_host *host, const char *key)
+{
+    return tern_setting_uint(host, "roster", key);
+}
 
 typedef struct roster_state {
     tern_host *host;
@@ -151,6 +163,14 @@ static size_t doc_count(const roster_doc *doc, const char *name, const char *xml
     for (tern_xml *x = xml_first_element(doc->root); x; x = xml_next_element(x))
         n += xml_is(x, name, xmlns);
     return n;
+}
+
+#define ROSTER_FULL_TEXT "the roster is full"
+
+/* Whether another contact would take the roster past max_items. */
+static bool roster_full(tern_host *host, const roster_doc *doc)
+{
+    return doc_count(doc, "item", NS_ROSTER) >= roster_limit(host, "max_items");
 }
 
 static const char *const sub_names[] = { "none", "to", "from", "both" };
@@ -310,11 +330,13 @@ static tern_event_result roster_get(const tern_stanza_event *ev, void *data)
 
 /* RFC 6121 §2.3.3: the checks on the item of a roster set other than a removal. NULL when
  * it is acceptable, else the error to answer with. */
-static const char *check_item(const tern_xml *item, tern_stanza_error *cond)
+static const char *check_item(tern_host *host, const tern_xml *item, tern_stanza_error *cond)
 {
     const char *name = xml_attr(item, "name");
+    size_t max_text = roster_limit(host, "max_text");
+    unsigned long max_groups = roster_limit(host, "max_groups");
     *cond = STANZA_ERR_NOT_ACCEPTABLE;
-    if (name && strlen(name) > ROSTER_MAX_TEXT)
+    if (name && strlen(name) > max_text)
         return "the name is too long";
     size_t n = 0;
     for (tern_xml *g = xml_first_element(item); g; g = xml_next_element(g)) {
@@ -323,9 +345,9 @@ static const char *check_item(const tern_xml *item, tern_stanza_error *cond)
         const char *text = xml_text(g);
         if (!*text)
             return "a group name is empty";
-        if (strlen(text) > ROSTER_MAX_TEXT)
+        if (strlen(text) > max_text)
             return "a group name is too long";
-        if (++n > ROSTER_MAX_GROUPS)
+        if (++n > max_groups)
             return "too many groups";
         for (tern_xml *h = xml_first_element(item); h != g; h = xml_next_element(h))
             if (xml_is(h, "group", NS_ROSTER) && strcmp(xml_text(h), text) == 0) {
@@ -411,7 +433,7 @@ static tern_event_result roster_set(const tern_stanza_event *ev, void *data)
         return TERN_HANDLED;
     }
     tern_stanza_error cond;
-    const char *problem = check_item(item, &cond);
+    const char *problem = check_item(st->host, item, &cond);
     if (!problem && strcmp(jid.full, ev->to->bare) == 0) {
         cond = STANZA_ERR_NOT_ALLOWED;
         problem = "the account cannot be its own contact";
@@ -422,7 +444,7 @@ static tern_event_result roster_set(const tern_stanza_event *ev, void *data)
         problem = "the roster cannot be read";
     }
     tern_xml *stored = problem ? NULL : item_find(&doc, jid.full);
-    if (!problem && !stored && doc_count(&doc, "item", NS_ROSTER) >= ROSTER_MAX_ITEMS) {
+    if (!problem && !stored && roster_full(st->host, &doc)) {
         cond = STANZA_ERR_NOT_ALLOWED;
         problem = ROSTER_FULL_TEXT;
     }
@@ -575,7 +597,12 @@ static tern_event_result subscription_out(const tern_stanza_event *ev, void *dat
         now.approved = false;
         break;
     }
-    if (commit_state(st, owner, &doc, contact, now, NULL) != 0) {
+    bool adds_contact = !item_find(&doc, contact) &&
+                        (now.sub != TERN_SUB_NONE || now.out || now.approved);
+    if (adds_contact && roster_full(st->host, &doc)) {
+        /* The subscription would add a roster item (§3.1.2): the same limit as a roster set. */
+        tern_reply_error(ev, STANZA_ERR_NOT_ALLOWED, ROSTER_FULL_TEXT);
+    } else if (commit_state(st, owner, &doc, contact, now, NULL) != 0) {
         tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, "the roster cannot be saved");
     } else if (route) {
         tern_xml *out = xml_copy(ev->stanza);
@@ -619,7 +646,8 @@ static tern_event_result subscription_in(const tern_stanza_event *ev, void *data
             now.sub |= TERN_SUB_FROM;
             now.approved = false;
         } else {
-            if (!was.in && doc_count(&doc, "pending", NS_RECORD) >= ROSTER_MAX_PENDING) {
+            if (!was.in &&
+                doc_count(&doc, "pending", NS_RECORD) >= roster_limit(st->host, "max_pending")) {
                 log_warn(0, "roster: too many pending requests for %s; one dropped", owner);
                 break;
             }
@@ -791,4 +819,4 @@ static void roster_module_unload(tern_host *host, void *state)
     free(state);
 }
 
-TERN_MODULE("roster", roster_module_load, roster_module_unload);
+TERN_MODULE_SETTINGS("roster", roster_module_load, roster_module_unload, roster_settings);

@@ -23,7 +23,11 @@
 /* The largest vCard we keep, serialized. XEP-0153 §4.6 asks for avatars under 8 KB; this
  * leaves room for an image several times that, and bounds what every reader of the vCard
  * must download. */
-#define VCARD_MAX_BYTES 65536
+static const tern_setting_def vcard_settings[] = {
+    { "max_size", TERN_SETTING_UINT, "65536", 1024, 16777216,
+      "bytes of one account's vCard (photo included); a larger one is refused", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 /* Ahead of the presence module (default priority), which claims broadcast presence. */
 #define VCARD_PRESENCE_PRIORITY (TERN_PRIORITY_DEFAULT + 100)
@@ -289,10 +293,11 @@ static tern_event_result vcard_set(const tern_stanza_event *ev, void *data)
         tern_buf buf;
         buf_init(&buf);
         xml_serialize(vcard, NS_CLIENT, &buf);
-        if (buf.len > VCARD_MAX_BYTES) {
+        unsigned long max_size = tern_setting_uint(st->host, "vcard", "max_size");
+        if (buf.len > max_size) {
             buf_free(&buf);
             char text[96];
-            snprintf(text, sizeof text, "the vCard is larger than %d bytes", VCARD_MAX_BYTES);
+            snprintf(text, sizeof text, "the vCard is larger than %lu bytes", max_size);
             tern_reply_error(ev, STANZA_ERR_NOT_ACCEPTABLE, text);
             return TERN_HANDLED;
         }
@@ -358,4 +363,4 @@ static void vcard_module_unload(tern_host *host, void *state)
     free(state);
 }
 
-TERN_MODULE("vcard", vcard_module_load, vcard_module_unload);
+TERN_MODULE_SETTINGS("vcard", vcard_module_load, vcard_module_unload, vcard_settings);

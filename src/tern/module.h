@@ -46,23 +46,55 @@
 #include "tern/storage.h"
 #include "tern/xml.h"
 
-#define TERN_MODULE_API_VERSION 1
+#define TERN_MODULE_API_VERSION 2 /* 2: settings */
 
 typedef struct tern_host tern_host;
 typedef struct tern_session tern_session;
 
+/* ---- settings ----
+ * A module declares its settings; operators write them in a [module NAME] section, or for one
+ * host as "NAME.key = value" in its [host X] section. ternd -t, every start and every SIGHUP
+ * check each value against the declaration (an unknown key is refused and the known ones
+ * listed), so a getter never sees a bad value. The getters read the running configuration
+ * each time: a module that asks when it needs the value, not once at load, follows SIGHUP. */
+typedef enum tern_setting_type {
+    TERN_SETTING_UINT,   /* a whole number in min..max */
+    TERN_SETTING_BOOL,   /* yes/no, true/false, on/off, 1/0 */
+    TERN_SETTING_STRING, /* text (words of a list are separated by spaces), checked by check() */
+} tern_setting_type;
+
+typedef struct tern_setting_def {
+    const char *key;           /* a-z, 0-9 and _ */
+    tern_setting_type type;
+    const char *default_value; /* as it would be written in the file */
+    unsigned long min, max;    /* TERN_SETTING_UINT */
+    const char *doc;           /* one line, for tern.conf(5) and `ternd -s` */
+    /* TERN_SETTING_STRING, may be NULL: whether `value` is acceptable; if not, why. */
+    bool (*check)(const char *value, char *why, size_t why_len);
+} tern_setting_def;
+
 typedef struct tern_module_def {
     unsigned api_version;
-    const char *name;
+    const char *name; /* the file's name without ".so" */
     /* Called once per host that loads the module. Returns 0, or -1 with a reason in err. */
     int (*load)(tern_host *host, void **state, char *err, size_t err_len);
     void (*unload)(tern_host *host, void *state); /* may be NULL */
+    const tern_setting_def *settings; /* ends with an entry whose key is NULL; may be NULL */
 } tern_module_def;
 
 #define TERN_MODULE_SYMBOL "tern_module_definition"
-#define TERN_MODULE(name_, load_, unload_)                                                  \
+#define TERN_MODULE_SETTINGS(name_, load_, unload_, settings_)                               \
     __attribute__((visibility("default"))) const tern_module_def tern_module_definition = { \
-        TERN_MODULE_API_VERSION, (name_), (load_), (unload_)}
+        TERN_MODULE_API_VERSION, (name_), (load_), (unload_), (settings_)}
+#define TERN_MODULE(name_, load_, unload_) TERN_MODULE_SETTINGS(name_, load_, unload_, NULL)
+
+/* The value of the module's setting `key` for this host: the host's override, else the
+ * [module] section's, else the declared default. `module` is the caller's own name; asking
+ * for a key the module did not declare is a bug (logged; 0, false or "" is returned). A
+ * string stays valid until the handler returns. */
+unsigned long tern_setting_uint(tern_host *host, const char *module, const char *key);
+bool tern_setting_bool(tern_host *host, const char *module, const char *key);
+const char *tern_setting_string(tern_host *host, const char *module, const char *key);
 
 /* ---- stanza events ---- */
 

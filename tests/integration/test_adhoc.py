@@ -428,11 +428,9 @@ def test_slixmpp_command_workflow(srv):
 # ---------------------------------------------------------------- expiry
 
 
-def test_an_idle_session_expires(tmp_path, pki, monkeypatch):
-    monkeypatch.setenv("TERN_ADHOC_TIMEOUT", "1")
-    srv = start(tmp_path, pki)
+def test_an_idle_session_expires(tmp_path, pki):
+    srv = start(tmp_path, pki, extra_config="[module adhoc]\ntimeout = 1\n")
     try:
-        assert "command sessions expire after 1 s" in srv.log_text()
 
         async def body():
             from slixmpp.exceptions import IqError

@@ -12,7 +12,7 @@ import pytest
 from tern_harness import RawStream, TernServer
 
 MODULES = "disco ping offline"
-QUOTA = 100  # OFFLINE_QUOTA in modules/offline/offline.c
+QUOTA = 100  # the default of [module offline] quota
 NS_DELAY = "{urn:xmpp:delay}delay"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 C = "{jabber:client}"

@@ -671,6 +671,44 @@ START_TEST(test_error_modules)
 }
 END_TEST
 
+START_TEST(test_module_settings)
+{
+    config *cfg = load_ok("[module offline]\nquota = 3 ; inline comment\n"
+                          "[module metrics]\nallow = 127.0.0.1\n  ::1 ; continued\n"
+                          "[host localhost]\nmodules = offline metrics\noffline.quota = 5\n"
+                          "[host b.example]\nmodules = offline\n");
+    ck_assert_uint_eq(cfg->module_settings.n, 2);
+    const config_setting *s = config_module_setting(cfg, "localhost", "offline", "quota");
+    ck_assert_str_eq(s->value, "5");
+    ck_assert_int_eq(s->line, 8);
+    ck_assert_str_eq(config_module_setting(cfg, "b.example", "offline", "quota")->value, "3");
+    ck_assert_str_eq(config_module_setting(cfg, NULL, "offline", "quota")->value, "3");
+    ck_assert_str_eq(config_module_setting(cfg, "b.example", "metrics", "allow")->value,
+                     "127.0.0.1 ::1");
+    ck_assert_ptr_null(config_module_setting(cfg, "localhost", "offline", "other"));
+    config_free(cfg);
+    /* Whether a module knows the key is module_settings.c's to say; the syntax is ours. */
+    ck_assert_str_eq(load_error("[module]\n" MINIMAL_HOST),
+                     expect(1, "[module] needs a module name, e.g. [module offline]"));
+    ck_assert_str_eq(load_error("[module Off]\n" MINIMAL_HOST),
+                     expect(1, "invalid module name 'Off' (expected letters a-z, digits and _)"));
+    ck_assert_str_eq(load_error("[module offline]\nquota = 1\n[module offline]\n" MINIMAL_HOST),
+                     expect(3, "duplicate section [module offline] (first on line 1)"));
+    ck_assert_str_eq(load_error("[module offline]\nquota = 1\nquota = 2\n" MINIMAL_HOST),
+                     expect(3, "quota is already set on line 2"));
+    ck_assert_str_eq(load_error("[module offline]\nQuota = 1\n" MINIMAL_HOST),
+                     expect(2, "invalid key 'Quota' for module offline (expected letters a-z, "
+                               "digits and _)"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "Off.quota = 1\n"),
+                     expect(2, "invalid module name 'Off' in 'Off.quota' (expected MODULE.key)"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "offline.quota = 1\noffline.quota = 2\n"),
+                     expect(3, "quota is already set on line 2"));
+    /* A dotted key is a module override only in a host; elsewhere it is unknown. */
+    ck_assert_str_eq(load_error("[c2s]\noffline.quota = 1\n" MINIMAL_HOST),
+                     expect(2, "unknown key 'offline.quota' in [c2s]"));
+}
+END_TEST
+
 START_TEST(test_error_syntax)
 {
     ck_assert_str_eq(load_error("[server]\nlog_level info\n" MINIMAL_HOST),
@@ -767,6 +805,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_error_no_hosts);
     tcase_add_test(tc, test_error_cert_without_key);
     tcase_add_test(tc, test_error_modules);
+    tcase_add_test(tc, test_module_settings);
     tcase_add_test(tc, test_error_syntax);
     tcase_add_test(tc, test_error_priority);
     tcase_add_test(tc, test_error_missing_file);
