@@ -30,6 +30,7 @@
 #define DEFAULT_C2S_LISTEN "127.0.0.1:5222"
 #define DEFAULT_C2S_TLS_LISTEN "127.0.0.1:5223"
 #define LIST_SEPARATORS " \t,"
+#define MIN_STORAGE_SIZE 1048576ul /* below it LMDB's own pages leave no room for data */
 
 typedef enum section {
     SEC_NONE, /* before the first header */
@@ -74,7 +75,7 @@ static bool kind_is_list(value_kind kind)
 
 typedef enum key_id {
     K_SERVER_DATA_DIR, K_SERVER_LOG_LEVEL, K_SERVER_WORKERS, K_SERVER_ADMINS,
-    K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE,
+    K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE, K_SERVER_MAX_STORAGE_SIZE,
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
@@ -105,6 +106,8 @@ static const key_spec keys[K_COUNT] = {
     [K_SERVER_DNS_SERVERS] = { SEC_SERVER, "dns_servers", V_DNS, C(dns_servers), 0, 0 },
     [K_SERVER_MODULE_DIR] = { SEC_SERVER, "module_dir", V_PATH_OPT, C(module_dir), 0, 0 },
     [K_SERVER_PID_FILE] = { SEC_SERVER, "pid_file", V_PATH, C(pid_file), 0, 0 },
+    [K_SERVER_MAX_STORAGE_SIZE] = { SEC_SERVER, "max_storage_size", V_SIZE,
+                                    C(max_storage_size), 0, (1ul << 50) },
     [K_TLS_CERT] = { SEC_TLS, "cert", V_PATH_OPT, C(tls_cert), 0, 0 },
     [K_TLS_KEY] = { SEC_TLS, "key", V_PATH_OPT, C(tls_key), 0, 0 },
     [K_TLS_CA_FILE] = { SEC_TLS, "ca_file", V_PATH_OPT, C(tls_ca_file), 0, 0 },
@@ -729,6 +732,9 @@ static void finish_config(parse_state *st)
     default_addr(st, &cfg->c2s_listen, K_C2S_LISTEN, DEFAULT_C2S_LISTEN);
     default_addr(st, &cfg->c2s_tls_listen, K_C2S_TLS_LISTEN, DEFAULT_C2S_TLS_LISTEN);
 
+    if (cfg->max_storage_size && cfg->max_storage_size < MIN_STORAGE_SIZE)
+        fail(st, st->seen[K_SERVER_MAX_STORAGE_SIZE], "max_storage_size must be 0 (no cap) "
+             "or at least %lu bytes", MIN_STORAGE_SIZE);
     if (cfg->tls_cert && !cfg->tls_key)
         fail(st, st->seen[K_TLS_CERT], "[tls] has cert but no key");
     else if (cfg->tls_key && !cfg->tls_cert)

@@ -60,6 +60,7 @@ typedef struct config {
     config_strings dns_servers; /* "ip:port" or "ip" items; empty: system resolver */
     char *module_dir;         /* absolute, or NULL for the built-in default */
     char *pid_file;           /* absolute; default "<data_dir>/ternd.pid" */
+    size_t max_storage_size;  /* bytes the data file may grow to; 0 (default): the disk's */
 
     /* [tls] */
     char *tls_cert, *tls_key; /* absolute, or NULL */

@@ -291,13 +291,16 @@ int main(int argc, char **argv)
         log_error(0, "%s", err);
         return 1;
     }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit makes writes fail (EFBIG), not the process */
     server.storage = storage_open(server.cfg->data_dir, 0, err, sizeof err);
+    if (server.storage)
+        storage_set_max_size(server.storage, server.cfg->max_storage_size);
     if (!server.storage || load_secret() != 0) {
         log_error(0, "cannot open storage in %s: %s", server.cfg->data_dir,
                   server.storage ? "cannot read or write the server secret" : err);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
     server.base = event_base_new();
     server.started = time(NULL);
     if (!server.base) {

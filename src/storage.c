@@ -54,6 +54,7 @@ struct tern_storage {
     char *dir;
     size_t max_key;
     size_t map_size;            /* current map size; changed only under map_lock exclusive */
+    size_t max_size;            /* the map never grows past it; 0: no cap */
     pthread_rwlock_t map_lock;  /* shared: a transaction is open; exclusive: resizing */
     pthread_mutex_t dbi_lock;   /* guards dbis[] and serialises mdb_dbi_open */
     struct dbi_entry dbis[STORAGE_MAX_DBS];
@@ -84,16 +85,20 @@ static void adopt_map_size(tern_storage *st)
     map_lock_exclusive_set(st, 0, "adopting the map size");
 }
 
-/* MDB_MAP_FULL: double the map, unless another thread already grew it past `seen`. */
+/* MDB_MAP_FULL: double the map (up to max_size), unless another thread already grew it past
+ * `seen`. 0, TERN_STORAGE_FULL at the cap, or -1. */
 static int grow_map(tern_storage *st, size_t seen)
 {
     pthread_rwlock_wrlock(&st->map_lock);
     int rc = 0;
     if (st->map_size <= seen) {
-        if (seen > SIZE_MAX / 2) {
+        size_t want = seen > SIZE_MAX / 2 ? SIZE_MAX : seen * 2;
+        if (st->max_size && want > st->max_size)
+            want = st->max_size;
+        if (want <= seen) {
             rc = MDB_MAP_FULL;
         } else {
-            rc = mdb_env_set_mapsize(st->env, seen * 2);
+            rc = mdb_env_set_mapsize(st->env, want);
             MDB_envinfo info;
             if (mdb_env_info(st->env, &info) == 0)
                 st->map_size = info.me_mapsize;
@@ -102,11 +107,22 @@ static int grow_map(tern_storage *st, size_t seen)
             log_info(0, "storage: map grown to %zu KiB", st->map_size / 1024);
     }
     pthread_rwlock_unlock(&st->map_lock);
+    if (rc == MDB_MAP_FULL) {
+        log_error(0, "storage: full: the map is at its largest (%zu KiB)", seen / 1024);
+        return TERN_STORAGE_FULL;
+    }
     if (rc) {
         log_error(0, "storage: growing the map: %s", mdb_strerror(rc));
         return -1;
     }
     return 0;
+}
+
+/* A write that failed for want of room (the disk, a quota, a file size limit) rather than a
+ * fault: the caller may say so (resource-constraint) and the sender try again later. */
+static bool out_of_room(int rc)
+{
+    return rc == ENOSPC || rc == EDQUOT || rc == EFBIG;
 }
 
 /* A reset read transaction brought back to the newest snapshot, or NULL. Under map_lock shared.
@@ -204,10 +220,11 @@ int storage_write(tern_storage *st, const char *what, storage_write_op op, void 
             return 0;
         if (rc != MDB_MAP_FULL) {
             log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
-            return -1;
+            return out_of_room(rc) ? TERN_STORAGE_FULL : -1;
         }
-        if (grow_map(st, seen) < 0)
-            return -1;
+        int grown = grow_map(st, seen);
+        if (grown != 0)
+            return grown;
     }
     log_error(0, "storage: %s: %s", what, "the map could not grow enough");
     return -1;
@@ -344,6 +361,13 @@ tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t e
     pthread_mutex_init(&st->dbi_lock, NULL);
     pthread_mutex_init(&st->pool_lock, NULL);
     return st;
+}
+
+void storage_set_max_size(tern_storage *st, size_t max)
+{
+    st->max_size = max;
+    if (max && st->map_size > max)
+        map_lock_exclusive_set(st, max, "capping the map"); /* LMDB keeps what is in use */
 }
 
 void storage_close(tern_storage *st)

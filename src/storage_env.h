@@ -12,6 +12,10 @@
  * writes a reason into err. map_size 0 means the default (1 GiB, grown on demand). */
 tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t err_len);
 void storage_close(tern_storage *st);
+/* Caps the size of the data file at `max` bytes ([server] max_storage_size): past it writes
+ * fail with TERN_STORAGE_FULL, as they do when the disk is full. 0: no cap. Call before the
+ * first transaction. */
+void storage_set_max_size(tern_storage *st, size_t max);
 /* Deletes everything stored under `owner` (a bare JID) in every store of every kind: what an
  * account deletion must remove, whichever modules wrote it. Each store is its own transaction;
  * deleting again after a crash finishes the job. */

@@ -76,6 +76,7 @@ static int open_storage(ctl *c)
     c->st = storage_open(c->cfg->data_dir, 0, err, sizeof err);
     if (!c->st)
         return fail("%s", err); /* it names the folder */
+    storage_set_max_size(c->st, c->cfg->max_storage_size);
     return 0;
 }
 

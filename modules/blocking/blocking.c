@@ -506,8 +506,9 @@ static tern_event_result block_set(const tern_stanza_event *ev, void *data)
     for (size_t i = 0; i < items.n; i++)
         if (blocklist_add(&list, items.jids[i]))
             blocklist_add(&added, items.jids[i]);
-    if (added.n > 0 && blocklist_save(st->host, owner, &list) != 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+    int rc = added.n > 0 ? blocklist_save(st->host, owner, &list) : 0;
+    if (rc != 0) {
+        tern_reply_error(ev, tern_storage_error(rc), NULL);
     } else {
         log_info(tern_session_id(ev->origin), "blocking: %s blocked %zu JID(s)", owner, added.n);
         tern_reply(ev, tern_iq_result_new(ev));
@@ -543,8 +544,9 @@ static tern_event_result unblock_set(const tern_stanza_event *ev, void *data)
             if (blocklist_remove(&list, items.jids[i]))
                 blocklist_add(&removed, items.jids[i]);
     }
-    if (removed.n > 0 && blocklist_save(st->host, owner, &list) != 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+    int rc = removed.n > 0 ? blocklist_save(st->host, owner, &list) : 0;
+    if (rc != 0) {
+        tern_reply_error(ev, tern_storage_error(rc), NULL);
     } else {
         log_info(tern_session_id(ev->origin), "blocking: %s unblocked %zu JID(s)", owner,
                  removed.n);

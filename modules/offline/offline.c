@@ -128,6 +128,11 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
     int rc = storage_archive_append(storage, OFFLINE_STORE, owner, time(NULL), ev->from->bare,
                                     buf.data, buf.len, &id);
     buf_free(&buf);
+    if (rc == TERN_STORAGE_FULL) {
+        /* RFC 6120 §8.3.3.18: the server lacks room now; the sender may try again later. */
+        tern_reply_error(ev, STANZA_ERR_RESOURCE_CONSTRAINT, "The server's storage is full");
+        return TERN_HANDLED;
+    }
     if (rc != 0)
         return TERN_PASS; /* logged by storage; the sender gets service-unavailable */
     log_debug(0, "offline: stored message %llu for %s from %s", (unsigned long long)id, owner,

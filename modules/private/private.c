@@ -191,7 +191,7 @@ static tern_event_result private_set(const tern_stanza_event *ev, void *data)
         buf_free(&buf);
     }
     if (r < 0)
-        return reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+        return reply_error(ev, tern_storage_error(r), NULL);
     tern_reply(ev, tern_iq_result_new(ev));
     return TERN_HANDLED;
 }

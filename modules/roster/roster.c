@@ -126,7 +126,7 @@ static int doc_save(tern_host *host, const char *owner, roster_doc *doc, bool bu
     xml_serialize(doc->root, NS_CLIENT, &buf);
     int rc = storage_kv_put(tern_host_storage(host), ROSTER_STORE, owner, buf.data, buf.len);
     buf_free(&buf);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? rc : 0;
 }
 
 static void doc_free(roster_doc *doc)
@@ -379,8 +379,9 @@ static void roster_remove(roster_state *st, const tern_stanza_event *ev, const c
     xml_remove_child(doc.root, item);
     if (pending)
         xml_remove_child(doc.root, pending);
-    if (doc_save(st->host, owner, &doc, true) != 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+    int rc = doc_save(st->host, owner, &doc, true);
+    if (rc != 0) {
+        tern_reply_error(ev, tern_storage_error(rc), NULL);
         doc_free(&doc);
         return;
     }
@@ -461,8 +462,9 @@ static tern_event_result roster_set(const tern_stanza_event *ev, void *data)
     for (tern_xml *g = xml_first_element(item); g; g = xml_next_element(g))
         if (xml_is(g, "group", NS_ROSTER))
             tern_xml_add_text_child(stored, "group", NULL, xml_text(g));
-    if (doc_save(st->host, ev->to->bare, &doc, true) != 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+    int rc = doc_save(st->host, ev->to->bare, &doc, true);
+    if (rc != 0) {
+        tern_reply_error(ev, tern_storage_error(rc), NULL);
     } else {
         tern_reply(ev, tern_iq_result_new(ev)); /* RFC 6121 §2.3.2 */
         push_item(st, ev->to->bare, &doc, stored);
@@ -539,13 +541,14 @@ static int subscription_type(const tern_xml *stanza)
 }
 
 /* Commits a new state for `contact` in the roster of `owner` and pushes the item if it
- * changed. -1 when storage failed (nothing may be acknowledged then). */
+ * changed. < 0 when storage failed (nothing may be acknowledged then). */
 static int commit_state(roster_state *st, const char *owner, roster_doc *doc,
                         const char *contact, sub_state now, const tern_xml *request)
 {
     tern_xml *changed = state_store(doc, contact, now, request);
-    if (doc_save(st->host, owner, doc, changed != NULL) != 0)
-        return -1;
+    int rc = doc_save(st->host, owner, doc, changed != NULL);
+    if (rc != 0)
+        return rc;
     if (changed)
         push_item(st, owner, doc, changed);
     return 0;
@@ -597,13 +600,14 @@ static tern_event_result subscription_out(const tern_stanza_event *ev, void *dat
         now.approved = false;
         break;
     }
+    int rc = 0;
     bool adds_contact = !item_find(&doc, contact) &&
                         (now.sub != TERN_SUB_NONE || now.out || now.approved);
     if (adds_contact && roster_full(st->host, &doc)) {
         /* The subscription would add a roster item (§3.1.2): the same limit as a roster set. */
         tern_reply_error(ev, STANZA_ERR_NOT_ALLOWED, ROSTER_FULL_TEXT);
-    } else if (commit_state(st, owner, &doc, contact, now, NULL) != 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, "the roster cannot be saved");
+    } else if ((rc = commit_state(st, owner, &doc, contact, now, NULL)) != 0) {
+        tern_reply_error(ev, tern_storage_error(rc), "the roster cannot be saved");
     } else if (route) {
         tern_xml *out = xml_copy(ev->stanza);
         xml_set_attr(out, "from", owner);

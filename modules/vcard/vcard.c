@@ -305,7 +305,7 @@ static tern_event_result vcard_set(const tern_stanza_event *ev, void *data)
         buf_free(&buf);
     }
     if (r < 0) {
-        tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
+        tern_reply_error(ev, tern_storage_error(r), NULL);
         return TERN_HANDLED;
     }
     /* Every session of the account advertises the new hash from its next presence on;

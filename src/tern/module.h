@@ -182,6 +182,13 @@ tern_xml *tern_iq_result_new(const tern_stanza_event *ev);
 void tern_reply(const tern_stanza_event *ev, tern_xml *reply);
 /* Answers ev with a stanza error (RFC 6120 §8.3); does nothing when ev is itself an error. */
 void tern_reply_error(const tern_stanza_event *ev, tern_stanza_error cond, const char *text);
+/* The error for a failed storage call rc: resource-constraint (type wait: try again later)
+ * when storage is full (TERN_STORAGE_FULL), else internal-server-error. */
+static inline tern_stanza_error tern_storage_error(int rc)
+{
+    return rc == TERN_STORAGE_FULL ? STANZA_ERR_RESOURCE_CONSTRAINT
+                                   : STANZA_ERR_INTERNAL_SERVER_ERROR;
+}
 
 /* ---- hosts and sessions ---- */
 

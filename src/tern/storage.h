@@ -6,7 +6,9 @@
  *   archive: an append-only, time-ordered log per owner.
  * An owner is a prepared bare JID ("user@host") or a host ("host"). Every write is committed
  * durably before the call returns (a crash right after a 0 return loses nothing). Functions
- * return 0 on success, 1 for "found"/"more", -1 on error (logged by the storage layer).
+ * return 0 on success, 1 for "found"/"more", -1 on error (logged by the storage layer), and a
+ * write may return TERN_STORAGE_FULL (also < 0) when the disk or the configured size is full:
+ * answer it with tern_storage_error() (resource-constraint, RFC 6120 §8.3.3.18).
  * Values are opaque bytes; the caller owns what it passes in, and frees what it gets out with
  * free(). The backend today is LMDB; modules never see it. */
 #ifndef TERN_STORAGE_H
@@ -17,6 +19,8 @@
 #include <time.h>
 
 typedef struct tern_storage tern_storage;
+
+#define TERN_STORAGE_FULL (-2)
 
 /* keyval. get: 1 and *value, *len (malloc'd) when present, 0 when absent. */
 int storage_kv_get(tern_storage *st, const char *store, const char *owner, void **value,

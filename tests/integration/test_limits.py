@@ -66,3 +66,57 @@ def test_sessions_per_account_are_limited(tmp_path, pki):
         assert "refusing a session for alice@localhost: 3 sessions already" in srv.log_text()
     finally:
         srv.check_clean_exit()
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def test_full_storage_is_resource_constraint_and_loses_nothing_acknowledged(tmp_path, pki):
+    """[server] max_storage_size plays the full disk: what no longer fits bounces with
+    <resource-constraint/> type wait (RFC 6120 §8.3.3.18), what was kept survives kill -9."""
+    srv = TernServer(tmp_path, pki, modules="disco ping presence roster offline",
+                     extra_config="max_storage_size = 1048576\n"
+                                  "[module offline]\nquota = 100000\n")
+    srv.add_user("alice@localhost", "a-secret")
+    srv.add_user("bob@localhost", "b-secret")
+    srv.start()
+    alice = RawStream(srv)
+    alice.login("alice", "a-secret", "r")
+    filler = "x" * 30000
+    kept, bounced = [], None
+    for i in range(100):
+        alice.send(f"<message to='bob@localhost' type='chat' id='m{i}'>"
+                   f"<body>{i} {filler}</body></message>")
+        alice.send(f"<iq type='get' id='s{i}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        data = alice.read_until(rf"(.*?)<iq[^>]*id=['\"]s{i}['\"]".encode()).group(1)
+        if b"<error" in data:
+            bounced = data
+            break
+        kept.append(str(i))
+    assert bounced is not None, "1 MiB never filled up"
+    assert 5 < len(kept) < 40, kept
+    m = re.search(rf"<error[^>]*type=['\"](\w+)['\"][^>]*>\s*<([a-z-]+) xmlns=['\"]"
+                  rf"{NS_STANZAS}".encode(), bounced)
+    assert m and m.groups() == (b"wait", b"resource-constraint"), bounced[:400]
+    # It stays so while there is no room, and the stream and the server carry on.
+    alice.send(f"<message to='bob@localhost' type='chat' id='again'><body>{filler}</body>"
+               "</message>")
+    again = alice.read_until(rb"<message[^>]*id=['\"]again['\"].*?</message>").group(0)
+    assert b"resource-constraint" in again, again[:400]
+    alice.ping_server("after")
+    assert "storage: full" in srv.log_text()
+    srv.kill9()
+
+    # Room again (the cap lifted) and a restart: every message acknowledged is there, in order.
+    srv.config.write_text(srv.config.read_text().replace("max_storage_size = 1048576\n", ""))
+    srv.start()
+    try:
+        bob = RawStream(srv)
+        bob.login("bob", "b-secret", "r")
+        bob.send("<presence/>")
+        got = []
+        for _ in range(len(kept)):
+            got.append(bob.read_until(rb"<body>(\d+) x+</body>").group(1).decode())
+        assert got == kept
+    finally:
+        srv.check_clean_exit()

@@ -727,6 +727,37 @@ START_TEST(test_map_grows_from_tiny)
 }
 END_TEST
 
+/* A capped map grows up to its cap, then every kind of write says TERN_STORAGE_FULL, and what
+ * was written before is all there (and room made by deleting is used again). */
+START_TEST(test_capped_map_fills_up)
+{
+    storage_close(st);
+    st = open_at(dir, 64 * 1024);
+    storage_set_max_size(st, 1024 * 1024);
+    static unsigned char chunk[20 * 1024];
+    int rc = 0, kept = 0;
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        rc = storage_archive_append(st, "big", "o@h", i, NULL, chunk, sizeof chunk, NULL);
+        kept += rc == 0;
+    }
+    ck_assert_int_eq(rc, TERN_STORAGE_FULL);
+    ck_assert_int_gt(kept, 20);
+    ck_assert_int_lt(kept, 60);
+    ck_assert_int_eq(storage_kv_put(st, "big", "u@h", chunk, sizeof chunk), TERN_STORAGE_FULL);
+    ck_assert_int_eq(storage_map_put(st, "big", "o@h", "k", chunk, sizeof chunk),
+                     TERN_STORAGE_FULL);
+    size_t n;
+    ck_assert_int_eq(storage_archive_count(st, "big", "o@h", &n), 0);
+    ck_assert_uint_eq(n, (size_t)kept);
+    ck_assert_int_le(storage_file_size(st), 1024 * 1024);
+    ck_assert_int_eq(storage_archive_clear(st, "big", "o@h"), 0);
+    /* LMDB reuses freed pages once no snapshot can see them: a commit or two later. */
+    ck_assert_int_eq(storage_kv_put(st, "small", "u@h", "a", 1), 0);
+    ck_assert_int_eq(storage_kv_put(st, "small", "u@h", "b", 1), 0);
+    ck_assert_int_eq(storage_kv_put(st, "big", "u@h", chunk, sizeof chunk), 0);
+}
+END_TEST
+
 static void *append_thread(void *arg)
 {
     static unsigned char chunk[8 * 1024];
@@ -794,6 +825,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_other_process_writes_are_visible);
     tcase_add_test(tc, test_other_process_grows_map);
     tcase_add_test(tc, test_map_grows_from_tiny);
+    tcase_add_test(tc, test_capped_map_fills_up);
     tcase_add_test(tc, test_threads_while_growing);
     suite_add_tcase(s, tc);
     return s;
