@@ -281,7 +281,7 @@ static void create_session(tern_http_request *http, parsed_body *pb)
         refusal = "improper-addressing";
     else if (!bosh_host(to))
         refusal = "host-unknown";
-    else if (!c2s_accepting(&why))
+    else if (!c2s_accepting(tern_http_peer(http), &why))
         refusal = server.stopping ? "system-shutdown" : "remote-connection-failed";
     if (refusal) {
         /* §17.1: a legacy client (no 'ver') hears of its bad request as HTTP 400. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr_limits.h"
 #include "c2s_link.h"
 #include "c2s_register.h"
 #include "hooks.h"
@@ -42,6 +43,7 @@ struct c2s {
     bool header_sent;
     bool plus_offered;
     bool authenticated;
+    char addr_key[ADDR_KEY_LEN]; /* what the address limits count it under; "" if unknown */
     tern_host *host;
     char stream_id[17];
     char *client_from;         /* 'from' of the client's header, echoed as our 'to' */
@@ -54,6 +56,20 @@ struct c2s {
     struct event *delay_timer; /* made at the first failed authentication */
     c2s *prev, *next;
 };
+
+/* Per-address counts of every client stream, whatever its transport (addr_limits.h). */
+static addr_limits *client_limits;
+
+static addr_limit_settings client_limit_settings(void)
+{
+    const config *cfg = server.cfg;
+    return (addr_limit_settings){
+        .max_per_address = cfg->c2s_max_connections_per_address,
+        .max_unauthenticated_per_address = cfg->c2s_max_unauthenticated_per_address,
+        .max_unauthenticated = cfg->c2s_max_unauthenticated,
+        .logins_per_second = cfg->c2s_logins_per_second_per_address,
+    };
+}
 
 /* ---- writing (everything goes through the link) ---- */
 
@@ -320,6 +336,7 @@ static void sasl_succeeded(c2s *c, const char *final, size_t len)
     sasl_free(c->sasl);
     c->sasl = NULL;
     c->authenticated = true;
+    addr_limits_authenticated(client_limits, c->addr_key);
     log_info(c->id, "authenticated as %s@%s", c->node, c->host->name);
     send_sasl_data(c, "success", final, len);
     c->phase = C2S_WAIT_HEADER;
@@ -371,6 +388,13 @@ static void handle_sasl(c2s *c, const tern_xml *x)
         c->sasl = NULL;
         if (server.cfg->c2s_require_tls && !link_encrypted(c)) {
             send_sasl_failure(c, "encryption-required");
+            return;
+        }
+        addr_limit_settings limits = client_limit_settings();
+        if (!addr_limits_login(client_limits, c->addr_key, &limits)) {
+            /* RFC 6120 §6.5.12; XEP-0205 §3: login attempts per address are rate-limited. */
+            log_info(c->id, "too many logins from %s; refusing this one for now", c->addr_key);
+            send_sasl_failure(c, "temporary-auth-failure");
             return;
         }
         const char *mech = xml_attr(x, "mechanism");
@@ -584,23 +608,37 @@ static void on_login_timeout(evutil_socket_t fd, short what, void *arg)
     c2s_stream_error(arg, STREAM_ERR_CONNECTION_TIMEOUT, "no resource was bound in time");
 }
 
-bool c2s_accepting(const char **why)
+bool c2s_accepting(const char *peer, const char **why)
 {
-    if (server.stopping)
+    if (server.stopping) {
         *why = "shutting down";
-    else if (server.n_clients >= server.cfg->c2s_max_connections)
+        return false;
+    }
+    if (!client_limits)
+        client_limits = addr_limits_new();
+    char key[ADDR_KEY_LEN];
+    if (!addr_key_from_peer(peer, key))
+        key[0] = '\0';
+    addr_limit_settings limits = client_limit_settings();
+    if (server.n_clients >= server.cfg->c2s_max_connections)
         *why = "c2s max_connections reached";
-    else
+    else if (addr_limits_allow(client_limits, key, &limits, why))
         return true;
+    addr_limits_log_refusal(client_limits, "client", peer, *why);
     return false;
 }
 
-c2s *c2s_new(const c2s_link *link, void *link_ctx)
+c2s *c2s_new(const c2s_link *link, void *link_ctx, const char *peer)
 {
     c2s *c = xcalloc(1, sizeof *c);
     c->id = server_next_id();
     c->link = link;
     c->link_ctx = link_ctx;
+    if (!client_limits)
+        client_limits = addr_limits_new();
+    if (!addr_key_from_peer(peer, c->addr_key))
+        c->addr_key[0] = '\0';
+    addr_limits_add(client_limits, c->addr_key);
     c->phase = C2S_WAIT_HEADER;
     c->login_timer = evtimer_new(server.base, on_login_timeout, c);
     struct timeval tv = { server.cfg->c2s_login_timeout, 0 };
@@ -625,6 +663,7 @@ static void c2s_destroy(c2s *c)
     if (c->next)
         c->next->prev = c->prev;
     server.n_clients--;
+    addr_limits_release(client_limits, c->addr_key, c->authenticated);
     if (c->login_timer)
         event_free(c->login_timer);
     if (c->delay_timer)
@@ -646,6 +685,8 @@ void c2s_free_all(void)
 {
     while (server.clients)
         c2s_destroy(server.clients);
+    addr_limits_free(client_limits);
+    client_limits = NULL;
 }
 
 void c2s_shutdown_all(void)

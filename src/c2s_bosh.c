@@ -118,7 +118,7 @@ bosh_link *bosh_link_new(bosh_session *s)
 {
     bosh_link *l = xcalloc(1, sizeof *l);
     l->session = s;
-    l->c2s = c2s_new(&bosh_link_ops, l);
+    l->c2s = c2s_new(&bosh_link_ops, l, bosh_peer(s));
     return l;
 }
 

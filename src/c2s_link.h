@@ -90,12 +90,13 @@ typedef struct c2s_link {
     void (*free)(void *ctx);
 } c2s_link;
 
-/* Whether another client stream may start now (the server is not stopping and
- * [c2s] max_connections is not reached); *why says why not. */
-bool c2s_accepting(const char **why);
-/* A new client stream over `link`, with the login timer running. Nothing is sent until the
- * client's header arrives. */
-c2s *c2s_new(const c2s_link *link, void *link_ctx);
+/* Whether another client stream from `peer` ("address:port") may start now: the server is
+ * not stopping, and neither [c2s] max_connections nor the per-address and unauthenticated
+ * limits are reached; *why says why not (a refusal for a limit is logged here). */
+bool c2s_accepting(const char *peer, const char **why);
+/* A new client stream from `peer` over `link`, with the login timer running (counted against
+ * the limits until it ends). Nothing is sent until the client's header arrives. */
+c2s *c2s_new(const c2s_link *link, void *link_ctx, const char *peer);
 /* The id of the stream's logs and of its session. */
 uint64_t c2s_id(const c2s *c);
 

@@ -523,9 +523,9 @@ void c2s_relay_accept(worker *w, int fd, bool direct_tls)
     relay *r = xcalloc(1, sizeof *r);
     atomic_init(&r->refs, 2);
     r->worker = w;
-    r->c2s = c2s_new(&relay_link_ops, r);
-    r->id = c2s_id(r->c2s);
     socket_peer_name(fd, r->peer, sizeof r->peer);
+    r->c2s = c2s_new(&relay_link_ops, r, r->peer);
+    r->id = c2s_id(r->c2s);
     log_info(r->id, "client connection from %s%s", r->peer, direct_tls ? " (direct TLS)" : "");
     relay_cmd *c = cmd_new(r, CMD_OPEN);
     c->fd = fd;

@@ -9,6 +9,7 @@
 #include "c2s_frame.h"
 #include "c2s_link.h"
 #include "c2s_relay.h"
+#include "conn.h"
 #include "server.h"
 #include "tcp_stream.h"
 #include "tern/log.h"
@@ -183,8 +184,9 @@ static const tcp_stream_sink c2s_sink = {
 void c2s_accept(int fd, bool direct_tls)
 {
     const char *why;
-    if (!c2s_accepting(&why)) {
-        log_warn(0, "refusing a client connection: %s", why);
+    char peer[64];
+    socket_peer_name(fd, peer, sizeof peer);
+    if (!c2s_accepting(peer, &why)) {
         close(fd);
         return;
     }
@@ -198,7 +200,7 @@ void c2s_accept(int fd, bool direct_tls)
         return;
     }
     tcp_link *t = xcalloc(1, sizeof *t);
-    t->c2s = c2s_new(&tcp_link_ops, t);
+    t->c2s = c2s_new(&tcp_link_ops, t, peer);
     uint64_t id = c2s_id(t->c2s);
     tcp_stream_limits limits = { server.cfg->c2s_max_stanza_size };
     t->stream = tcp_stream_new(server.base, fd, &c2s_sink, t, id, &limits,

@@ -297,8 +297,7 @@ static const ws_handlers ws_callbacks = { on_message, on_closed };
 void tern_http_xmpp_websocket(tern_http_request *req)
 {
     const char *why;
-    if (!c2s_accepting(&why)) {
-        log_warn(tern_http_id(req), "refusing a WebSocket client: %s", why);
+    if (!c2s_accepting(tern_http_peer(req), &why)) {
         tern_http_respond(req, 503, NULL, NULL, 0);
         return;
     }
@@ -333,7 +332,7 @@ void tern_http_xmpp_websocket(tern_http_request *req)
     ws_link *l = xcalloc(1, sizeof *l);
     l->path = path;
     l->expect_open = true;
-    l->c2s = c2s_new(&ws_link_ops, l);
+    l->c2s = c2s_new(&ws_link_ops, l, tern_http_peer(req));
     uint64_t id = c2s_id(l->c2s);
     l->ws = ws_conn_new(c, &ws_callbacks, l, server.cfg->c2s_max_stanza_size, id, rest.data,
                         rest.len);

@@ -79,7 +79,9 @@ typedef enum key_id {
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
+    K_C2S_MAX_PER_ADDRESS, K_C2S_MAX_UNAUTH, K_C2S_MAX_UNAUTH_PER_ADDRESS, K_C2S_LOGIN_RATE,
     K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
+    K_S2S_MAX_PER_ADDRESS, K_S2S_MAX_UNAUTH, K_S2S_MAX_UNAUTH_PER_ADDRESS,
     K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS,
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
     K_HTTP_MAX_BODY_SIZE,
@@ -122,10 +124,24 @@ static const key_spec keys[K_COUNT] = {
     [K_C2S_LOGIN_TIMEOUT] = { SEC_C2S, "login_timeout", V_UINT, C(c2s_login_timeout), 1, 3600 },
     [K_C2S_MAX_SESSIONS_PER_ACCOUNT] = { SEC_C2S, "max_sessions_per_account", V_UINT,
                                          C(c2s_max_sessions_per_account), 1, 100000 },
+    [K_C2S_MAX_PER_ADDRESS] = { SEC_C2S, "max_connections_per_address", V_UINT,
+                                C(c2s_max_connections_per_address), 1, 1048576 },
+    [K_C2S_MAX_UNAUTH] = { SEC_C2S, "max_unauthenticated", V_UINT, C(c2s_max_unauthenticated),
+                           1, 1048576 },
+    [K_C2S_MAX_UNAUTH_PER_ADDRESS] = { SEC_C2S, "max_unauthenticated_per_address", V_UINT,
+                                       C(c2s_max_unauthenticated_per_address), 1, 1048576 },
+    [K_C2S_LOGIN_RATE] = { SEC_C2S, "logins_per_second_per_address", V_UINT,
+                           C(c2s_logins_per_second_per_address), 1, 100000 },
     [K_S2S_LISTEN] = { SEC_S2S, "listen", V_ADDRS, C(s2s_listen), 0, 0 },
     [K_S2S_DIALBACK] = { SEC_S2S, "dialback", V_BOOL, C(s2s_dialback), 0, 0 },
     [K_S2S_MAX_STANZA_SIZE] = { SEC_S2S, "max_stanza_size", V_SIZE, C(s2s_max_stanza_size),
                                 1024, 16777216 },
+    [K_S2S_MAX_PER_ADDRESS] = { SEC_S2S, "max_connections_per_address", V_UINT,
+                                C(s2s_max_connections_per_address), 1, 1048576 },
+    [K_S2S_MAX_UNAUTH] = { SEC_S2S, "max_unauthenticated", V_UINT, C(s2s_max_unauthenticated),
+                           1, 1048576 },
+    [K_S2S_MAX_UNAUTH_PER_ADDRESS] = { SEC_S2S, "max_unauthenticated_per_address", V_UINT,
+                                       C(s2s_max_unauthenticated_per_address), 1, 1048576 },
     [K_S2S_REQUIRE_VALID_CERTS] = { SEC_S2S, "require_valid_certificates", V_BOOL,
                                     C(s2s_require_valid_certificates), 0, 0 },
     [K_S2S_SECURE_DOMAINS] = { SEC_S2S, "secure_domains", V_DOMAINS, C(s2s_secure_domains),
@@ -779,6 +795,13 @@ config *config_load(const char *path, char *err, size_t err_len)
     cfg->c2s_max_connections = 10000;
     cfg->c2s_login_timeout = 60;
     cfg->c2s_max_sessions_per_account = 10;
+    cfg->c2s_max_connections_per_address = 256;
+    cfg->c2s_max_unauthenticated = 2000;
+    cfg->c2s_max_unauthenticated_per_address = 32;
+    cfg->c2s_logins_per_second_per_address = 10;
+    cfg->s2s_max_connections_per_address = 64;
+    cfg->s2s_max_unauthenticated = 500;
+    cfg->s2s_max_unauthenticated_per_address = 16;
     cfg->s2s_dialback = true;
     cfg->s2s_max_stanza_size = 524288;
     cfg->http_max_body_size = 1048576;

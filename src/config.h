@@ -75,10 +75,18 @@ typedef struct config {
     unsigned c2s_max_connections;     /* default 10000 */
     unsigned c2s_login_timeout;       /* seconds to authenticate and bind; default 60 */
     unsigned c2s_max_sessions_per_account; /* bound resources per account; default 10 */
+    /* XEP-0205 §3, per address (an IPv4 address or an IPv6 /64) and in all (addr_limits.h) */
+    unsigned c2s_max_connections_per_address;     /* default 256 */
+    unsigned c2s_max_unauthenticated;             /* default 2000 */
+    unsigned c2s_max_unauthenticated_per_address; /* default 32 */
+    unsigned c2s_logins_per_second_per_address;   /* default 10 */
 
     /* [s2s] */
     config_addr_list s2s_listen;
     bool s2s_dialback;                /* default yes */
+    unsigned s2s_max_connections_per_address;     /* incoming; default 64 */
+    unsigned s2s_max_unauthenticated;             /* incoming; default 500 */
+    unsigned s2s_max_unauthenticated_per_address; /* incoming; default 16 */
     size_t s2s_max_stanza_size;       /* default 524288 */
     /* Peers must authenticate with a certificate valid for their domain (PKIX against [tls]
      * ca_file, RFC 6125 names); dialback alone is not enough. Default no. The lists are the

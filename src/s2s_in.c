@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr_limits.h"
 #include "router.h"
 #include "s2s.h"
 #include "server.h"
@@ -48,11 +49,24 @@ typedef struct s2s_in {
     int feeding;
     bool dead;
     auth_pair *authed;
+    char addr_key[ADDR_KEY_LEN]; /* counted under it by the address limits; "" if unknown */
     struct event *timer;     /* must authenticate within S2S_HANDSHAKE_SECONDS */
     struct s2s_in *prev, *next;
 } s2s_in;
 
 static s2s_in *streams;
+static addr_limits *peer_limits; /* XEP-0205 §3 for incoming streams ([s2s] limits) */
+
+static addr_limit_settings peer_limit_settings(void)
+{
+    const config *cfg = server.cfg;
+    return (addr_limit_settings){
+        .max_per_address = cfg->s2s_max_connections_per_address,
+        .max_unauthenticated_per_address = cfg->s2s_max_unauthenticated_per_address,
+        .max_unauthenticated = cfg->s2s_max_unauthenticated,
+        .logins_per_second = 1, /* unused: a server authenticates per domain, not by login */
+    };
+}
 
 /* ---- life cycle ---- */
 
@@ -79,6 +93,7 @@ static void in_destroy(s2s_in *s)
         streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    addr_limits_release(peer_limits, s->addr_key, s->authed != NULL);
     event_free(s->timer);
     conn_free(s->conn); /* deferred by conn when inside one of its callbacks */
     if (s->feeding)
@@ -133,6 +148,8 @@ static char *prep_domain(const char *text)
 
 static void add_authed(s2s_in *s, const char *local, const char *remote)
 {
+    if (!s->authed)
+        addr_limits_authenticated(peer_limits, s->addr_key);
     if (!is_authed(s, local, remote)) {
         auth_pair *p = xcalloc(1, sizeof *p);
         p->local = xstrdup(local);
@@ -448,7 +465,22 @@ void s2s_accept(int fd)
         close(fd);
         return;
     }
+    char peer[64], key[ADDR_KEY_LEN];
+    socket_peer_name(fd, peer, sizeof peer);
+    if (!addr_key_from_peer(peer, key))
+        key[0] = '\0';
+    if (!peer_limits)
+        peer_limits = addr_limits_new();
+    addr_limit_settings limits = peer_limit_settings();
+    const char *why;
+    if (!addr_limits_allow(peer_limits, key, &limits, &why)) {
+        addr_limits_log_refusal(peer_limits, "s2s", peer, why);
+        close(fd);
+        return;
+    }
     s2s_in *s = xcalloc(1, sizeof *s);
+    memcpy(s->addr_key, key, sizeof key);
+    addr_limits_add(peer_limits, key);
     s->id = server_next_id();
     s->conn = conn_new(server.base, fd, &conn_callbacks, s, s->id);
     s->parser = stream_parser_new(&parser_callbacks, s, server.cfg->s2s_max_stanza_size,
@@ -467,4 +499,6 @@ void s2s_in_free_all(void)
 {
     while (streams)
         in_destroy(streams);
+    addr_limits_free(peer_limits);
+    peer_limits = NULL;
 }

@@ -172,12 +172,15 @@ class RawStream:
     both tls-exporter and tls-server-end-point channel bindings are available)."""
 
     def __init__(self, server: TernServer, direct_tls=False, timeout=DEFAULT_TIMEOUT,
-                 sni="localhost"):
+                 sni="localhost", source="127.0.0.1"):
+        """`source`: the loopback address to connect from (127.x.y.z), for per-address
+        limits."""
         self.server = server
         self.timeout = timeout
         self.sni = sni
         self.sock = socket.create_connection(("127.0.0.1", server.tls_port if direct_tls
-                                              else server.port), timeout=timeout)
+                                              else server.port), timeout=timeout,
+                                             source_address=(source, 0))
         self.tls = None
         self.buffer = b""
         if direct_tls:

@@ -1,8 +1,12 @@
 """Limits an operator relies on so that one user or one address cannot take the server from
 everyone else: sessions per account (RFC 6120 §7.6.2.1), and what happens at each limit."""
+import http.client
 import re
+import socket
+import ssl
+import time
 
-from tern_harness import RawStream, TernServer
+from tern_harness import RawStream, TernServer, free_port
 
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
@@ -118,5 +122,169 @@ def test_full_storage_is_resource_constraint_and_loses_nothing_acknowledged(tmp_
         for _ in range(len(kept)):
             got.append(bob.read_until(rb"<body>(\d+) x+</body>").group(1).decode())
         assert got == kept
+    finally:
+        srv.check_clean_exit()
+
+
+# ---------------------------------------------------------------- one address
+
+
+def tcp_from(port, source, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0))
+    s.settimeout(timeout)
+    return s
+
+
+def refused(s, wait=0.5):
+    """Whether the server closed the connection at once, without a word."""
+    s.settimeout(wait)
+    try:
+        gone = s.recv(1) == b""
+    except ConnectionResetError:
+        gone = True
+    except socket.timeout:
+        gone = False
+    s.close()
+    return gone
+
+
+def open_stream(s):
+    s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+              b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+    data = b""
+    while b"</stream:features>" not in data:
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def until_admitted(port, source):
+    """Connects from `source` until the server admits it (it sees closes on its own loop)."""
+    for _ in range(40):
+        s = tcp_from(port, source)
+        s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                  b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
+                  b"version='1.0'>")
+        s.settimeout(2)
+        try:
+            if s.recv(1):
+                return s
+        except ConnectionResetError:
+            pass
+        s.close()
+        time.sleep(0.05)
+    raise AssertionError(f"{source} was never admitted")
+
+
+C2S_LIMITS = ("max_connections_per_address = 4\nmax_unauthenticated_per_address = 2\n"
+              "max_unauthenticated = 3\n")
+
+
+def test_one_address_cannot_hold_every_unauthenticated_slot(tmp_path, pki):
+    srv = start(tmp_path, pki, c2s_extra=C2S_LIMITS)
+    try:
+        idle = [tcp_from(srv.port, "127.0.0.1") for _ in range(2)]
+        for s in idle:
+            open_stream(s)
+        assert refused(tcp_from(srv.port, "127.0.0.1"))
+        srv.wait_log("refusing a client connection from 127.0.0.1")
+        # Another address still gets in, until the server-wide cap on unauthenticated
+        # connections (3) is reached.
+        other = tcp_from(srv.port, "127.0.0.2")
+        assert b"<starttls" in open_stream(other)
+        assert refused(tcp_from(srv.port, "127.0.0.3"))
+        other.close()
+        idle[0].close()
+        until_admitted(srv.port, "127.0.0.3").close()
+
+        # Logged-in connections count only against max_connections_per_address (4): with
+        # one idle connection left, 127.0.0.1 may log in three times, then no more.
+        logged_in = []
+        for i in range(3):
+            c = RawStream(srv)
+            c.login("alice", "a-secret", f"r{i}")
+            logged_in.append(c)
+        assert refused(tcp_from(srv.port, "127.0.0.1"))
+        logged_in[0].ping_server()
+        assert b"<starttls" in open_stream(tcp_from(srv.port, "127.0.0.2"))
+    finally:
+        srv.check_clean_exit()
+
+
+def test_logins_per_second_per_address(tmp_path, pki):
+    srv = start(tmp_path, pki, c2s_extra="logins_per_second_per_address = 2\n")
+    try:
+        results = []
+        for _ in range(6):  # a burst of twice the rate passes
+            s = RawStream(srv)
+            s.secure()
+            results.append(s.auth_plain("alice", "a-secret"))
+            s.close()
+        assert all(r.startswith("<success") for r in results[:4]), results
+        assert any("<temporary-auth-failure/>" in r for r in results[4:]), results
+        srv.wait_log("too many logins from 127.0.0.1")
+        # Other addresses are not slowed, and the allowance comes back.
+        assert RawStream(srv, source="127.0.0.2").login("bob", "b-secret", "x") == \
+            "bob@localhost/x"
+        time.sleep(1.2)
+        assert RawStream(srv).login("alice", "a-secret", "y") == "alice@localhost/y"
+    finally:
+        srv.check_clean_exit()
+
+
+def test_incoming_s2s_streams_per_address(tmp_path, pki):
+    port = free_port()
+    srv = start(tmp_path, pki, extra_config="",
+                c2s_extra=f"[s2s]\nlisten = 127.0.0.1:{port}\n"
+                          "max_unauthenticated_per_address = 2\n")
+    try:
+        held = []
+        for _ in range(2):
+            s = tcp_from(port, "127.0.0.1")
+            s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                      b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
+                      b"from='evil.example' version='1.0'>")
+            assert s.recv(100)
+            held.append(s)
+        assert refused(tcp_from(port, "127.0.0.1"))
+        srv.wait_log("refusing a s2s connection from 127.0.0.1")
+        s = tcp_from(port, "127.0.0.2")
+        s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
+                  b"from='good.example' version='1.0'>")
+        assert s.recv(100)
+    finally:
+        srv.check_clean_exit()
+
+
+def bosh_create(srv, source):
+    ctx = ssl.create_default_context(cafile=str(srv.pki / "ca.crt"))
+    conn = http.client.HTTPSConnection("localhost", srv.https_port, timeout=10, context=ctx,
+                                       source_address=(source, 0))
+    conn.request("POST", "/http-bind",
+                 body=b"<body rid='1000' to='localhost' wait='5' hold='1' ver='1.11' "
+                      b"xmlns='http://jabber.org/protocol/httpbind' "
+                      b"xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>",
+                 headers={"Content-Type": "text/xml; charset=utf-8"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 200, (resp.status, body)
+    return body
+
+
+def test_unauthenticated_bosh_sessions_count_per_address(tmp_path, pki):
+    srv = TernServer(tmp_path, pki, modules="disco ping bosh", http=True,
+                     c2s_extra="max_unauthenticated_per_address = 2\n")
+    srv.start()
+    try:
+        for _ in range(2):
+            assert b"sid=" in bosh_create(srv, "127.0.0.1")
+        third = bosh_create(srv, "127.0.0.1")
+        assert b"type='terminate'" in third or b'type="terminate"' in third, third
+        assert b"remote-connection-failed" in third, third
+        assert b"sid=" in bosh_create(srv, "127.0.0.2")
     finally:
         srv.check_clean_exit()
