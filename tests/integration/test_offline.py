@@ -329,7 +329,18 @@ def poezio_login(s):
            "<storage xmlns='storage:bookmarks'/></query></iq>")
 
 
-def test_poezio_gets_an_offline_message_once(tmp_path, pki):
+@pytest.fixture
+def poezio_srv(tmp_path, pki):
+    srv = TernServer(tmp_path, pki, modules=POEZIO_MODULES)
+    srv.add_user("alice@localhost", "alice-secret")
+    srv.add_user("carol@localhost", "carol-secret")
+    srv.start()
+    yield srv
+    if srv.proc and srv.proc.poll() is None:
+        srv.check_clean_exit()
+
+
+def test_poezio_gets_an_offline_message_once(poezio_srv):
     """poezio showed one offline message twice. On the wire the server sends it once, to the
     session that went available, however poezio logs in (initial presence twice, carbons
     enabled right after), and never again: not to a second poezio logging in later, and
@@ -338,10 +349,7 @@ def test_poezio_gets_an_offline_message_once(tmp_path, pki):
     came, as Prosody sends it too). The duplicate is poezio's own: poezio 0.14 with
     mam_sync, its default, shows a message that opens a conversation, then again from its
     local log, when the account has no XEP-0313 archive (doc/modules.md, `offline`)."""
-    srv = TernServer(tmp_path, pki, modules=POEZIO_MODULES)
-    srv.add_user("alice@localhost", "alice-secret")
-    srv.add_user("carol@localhost", "carol-secret")
-    srv.start()
+    srv = poezio_srv
     # Takes no bare-JID messages (RFC 6121 §8.5.2.1.1), so the message is stored meanwhile.
     shy = login(srv, "carol", "carol-secret", "shy", "<presence><priority>-1</priority></presence>")
     shy.send("<iq id='cb0' type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
@@ -369,4 +377,3 @@ def test_poezio_gets_an_offline_message_once(tmp_path, pki):
     assert b"just once" not in sync(poezio, "p3") + sync(shy, "s3")
     for s in (shy, alice, poezio, later):
         s.close()
-    srv.check_clean_exit()
