@@ -3,7 +3,8 @@
  * One c-ares channel for the process, driven by libevent: c-ares tells us which sockets it
  * wants watched (sock_state_cb) and we hand readiness back with ares_process_fd, plus a timer
  * for its retransmissions. A lookup runs in two rounds: both SRV queries in parallel, then the
- * address queries of every target in parallel; the result keeps the SRV order. */
+ * address queries of every target in parallel; the result keeps the SRV order. Results are
+ * cached (s2s_dns_cache.c) by the smallest TTL of their records, within bounds. */
 #include "s2s_dns.h"
 
 #include <ares.h>
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "s2s_dns_cache.h"
 #include "tern/xml.h"
 #include "server.h"
 #include "tern/log.h"
@@ -23,8 +24,6 @@
 #define DEFAULT_PORT 5269
 #define MAX_TARGETS 16
 #define MAX_ADDRS 32
-#define MIN_TTL 30       /* seconds: a zero TTL must not mean one lookup per stanza burst */
-#define MAX_TTL 3600
 /* c-ares 1.18 does not report SRV TTLs; the cached result lives as long as its addresses'
  * TTL allows, and never longer than this. */
 #define SRV_TTL_CAP 300
@@ -48,6 +47,8 @@ struct s2s_dns_req {
     size_t n_targets;
     unsigned ttl;
     struct event *deliver;  /* cached answers are delivered from the loop, not inline */
+    s2s_addr *cached;       /* with deliver: a copy of the cached answer */
+    size_t n_cached;
 };
 
 typedef struct watched {
@@ -56,17 +57,11 @@ typedef struct watched {
     struct watched *next;
 } watched;
 
-typedef struct cached {
-    s2s_addr addrs[MAX_ADDRS];
-    size_t n;
-    uint64_t expires_ms;
-} cached;
-
 static ares_channel channel;
 static bool channel_ready;
 static watched *sockets;
 static struct event *timeout_ev;
-static hashmap *cache; /* domain -> cached */
+static s2s_dns_cache *cache;
 static unsigned queries_out; /* c-ares queries not answered yet: the timer runs only then */
 
 static void arm_timeout(void)
@@ -151,7 +146,7 @@ static int ensure_channel(void)
         buf_free(&csv);
     }
     timeout_ev = evtimer_new(server.base, on_timeout, NULL);
-    cache = hashmap_new();
+    cache = s2s_dns_cache_new(S2S_DNS_CACHE_MAX_ENTRIES);
     channel_ready = true;
     return 0;
 }
@@ -164,6 +159,7 @@ static void req_free(s2s_dns_req *r)
         free(r->targets[i].host);
     if (r->deliver)
         event_free(r->deliver);
+    free(r->cached);
     free(r->domain);
     free(r);
 }
@@ -175,17 +171,8 @@ static void finish(s2s_dns_req *r)
     for (size_t i = 0; i < r->n_targets; i++)
         for (size_t j = 0; j < r->targets[i].n_addrs && n < MAX_ADDRS; j++)
             all[n++] = r->targets[i].addrs[j];
-    if (n && !r->cancelled) {
-        cached *c = hashmap_get(cache, r->domain);
-        if (!c) {
-            c = xcalloc(1, sizeof *c);
-            hashmap_put(cache, r->domain, c);
-        }
-        memcpy(c->addrs, all, n * sizeof *all);
-        c->n = n;
-        unsigned ttl = r->ttl < MIN_TTL ? MIN_TTL : r->ttl > MAX_TTL ? MAX_TTL : r->ttl;
-        c->expires_ms = now_ms() + (uint64_t)ttl * 1000;
-    }
+    if (n && !r->cancelled)
+        s2s_dns_cache_put(cache, r->domain, all, n, r->ttl, now_ms());
     if (!r->cancelled) {
         const char *why = n ? NULL : r->any_srv && !r->n_targets
                                          ? "the domain offers no XMPP server (SRV target \".\")"
@@ -354,11 +341,7 @@ static void deliver_cached(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     s2s_dns_req *r = arg;
-    cached *c = hashmap_get(cache, r->domain);
-    if (c)
-        r->cb(r->ctx, c->addrs, c->n, NULL);
-    else
-        r->cb(r->ctx, NULL, 0, "no address found");
+    r->cb(r->ctx, r->cached, r->n_cached, NULL);
     req_free(r);
 }
 
@@ -371,8 +354,13 @@ s2s_dns_req *s2s_dns_resolve(const char *domain, s2s_dns_cb cb, void *ctx)
     r->cb = cb;
     r->ctx = ctx;
     r->ttl = SRV_TTL_CAP;
-    cached *c = hashmap_get(cache, domain);
-    if (c && c->expires_ms > now_ms()) {
+    s2s_addr hit[MAX_ADDRS];
+    size_t n = s2s_dns_cache_get(cache, domain, now_ms(), hit, MAX_ADDRS);
+    if (n) {
+        /* A copy: the entry may expire or be evicted before the answer is delivered. */
+        r->cached = xcalloc(n, sizeof *hit);
+        memcpy(r->cached, hit, n * sizeof *hit);
+        r->n_cached = n;
         r->deliver = evtimer_new(server.base, deliver_cached, r);
         struct timeval zero = { 0, 0 };
         event_add(r->deliver, &zero);
@@ -404,13 +392,6 @@ void s2s_dns_cancel(s2s_dns_req *r)
     r->cancelled = true; /* freed when its queries complete */
 }
 
-static void free_cached(void *ctx, const char *key, void *value)
-{
-    (void)ctx;
-    (void)key;
-    free(value);
-}
-
 void s2s_dns_shutdown(void)
 {
     if (!channel_ready)
@@ -426,7 +407,7 @@ void s2s_dns_shutdown(void)
         free(w);
     }
     event_free(timeout_ev);
-    hashmap_each(cache, free_cached, NULL);
-    hashmap_free(cache);
+    s2s_dns_cache_free(cache);
+    cache = NULL;
     ares_library_cleanup();
 }

@@ -246,22 +246,23 @@ static bool from_account_itself(const tern_stanza_event *ev)
     return jid_equal_bare(ev->from, ev->to);
 }
 
-/* XEP-0054 §3.1 and §3.3: the server answers for the account; vCards are public. */
+/* XEP-0054 §3.1 and §3.3: the server answers for the account; vCards are public.
+ *
+ * An account without a stored vCard has an empty <vCard/>, for the account itself (§3.1
+ * allows that or an error) and for others. §3.3 asks for an error there, the same as for an
+ * account that does not exist; but clients take the error for a failure (poezio prints a
+ * traceback, mcabber an error) where Prosody answers an empty vCard, and the harvesting
+ * §3.3 guards against is open anyway: messages and pings to an account that does not exist
+ * get errors, to one that exists they do not. An account that does not exist never reaches
+ * this handler: the core answers service-unavailable (RFC 6121 §8.5.1). */
 static tern_event_result vcard_get(const tern_stanza_event *ev, void *data)
 {
     vcard_state *st = data;
     tern_xml *vcard;
-    int r = vcard_load(st, ev->to->bare, &vcard);
-    if (r < 0) {
+    if (vcard_load(st, ev->to->bare, &vcard) < 0) {
         tern_reply_error(ev, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
         return TERN_HANDLED;
     }
-    if (r == 0 && !from_account_itself(ev)) {
-        /* §3.3: "If no vCard exists ... the server MUST return a stanza error". */
-        tern_reply_error(ev, STANZA_ERR_ITEM_NOT_FOUND, NULL);
-        return TERN_HANDLED;
-    }
-    /* §3.1: one's own missing vCard may be an empty <vCard/>, which clients handle best. */
     tern_xml *reply = tern_iq_result_new(ev);
     if (vcard) {
         xml_add_copy(reply, vcard);
@@ -287,7 +288,7 @@ static tern_event_result vcard_set(const tern_stanza_event *ev, void *data)
     tern_storage *storage = tern_host_storage(st->host);
     int r;
     if (!xml_first_element(vcard) && !xml_first_attr(vcard)) {
-        /* An empty vCard is no vCard: others then get item-not-found, as if never set. */
+        /* An empty vCard is no vCard: nothing is stored, as if never set. */
         r = storage_kv_delete(storage, VCARD_STORE, ev->to->bare);
     } else {
         tern_buf buf;

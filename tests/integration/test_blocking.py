@@ -221,6 +221,20 @@ def test_blocked_sender_iq_gets_service_unavailable(srv):
         s.close()
 
 
+def test_blocked_sender_ping_to_the_bare_jid_gets_service_unavailable(srv):
+    """The server answers pings to a bare JID for the account, but not to someone the account
+    blocked (XEP-0191 §3.3: an iq from a blocked JID gets service-unavailable)."""
+    alice = login(srv, "alice@localhost", "one")
+    assert is_result(block(alice, "bob@localhost"))
+    bob = login(srv, "bob@localhost", "b")
+    reply = iq(bob, "p1", "<ping xmlns='urn:xmpp:ping'/>", to="alice@localhost")
+    assert error_of(reply) == ("service-unavailable", "cancel")
+    carol = login(srv, "carol@localhost", "c")
+    assert is_result(iq(carol, "p2", "<ping xmlns='urn:xmpp:ping'/>", to="alice@localhost"))
+    for s in (alice, bob, carol):
+        s.close()
+
+
 def test_sending_to_a_blocked_jid_is_refused(srv):
     """XEP-0191 §3.3: the user's own stanzas to a blocked JID are not routed; messages and
     requests come back with not-acceptable and <blocked xmlns='urn:xmpp:blocking:errors'/>."""

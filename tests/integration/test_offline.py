@@ -298,3 +298,82 @@ def test_a_stored_message_survives_kill_9(tmp_path, pki):
     assert origin == "localhost" and abs(stamp - sent_at) <= 2
     b.close()
     srv.check_clean_exit()
+
+
+# ---------------------------------------------------------------- what poezio does
+
+POEZIO_MODULES = "disco ping roster presence offline carbons vcard private"
+CAPS = ("<c xmlns='http://jabber.org/protocol/caps' node='https://poez.io' hash='sha-1' "
+        "ver='wsjrgkuLwDR+T2eZwi00edvqhjQ='/><x xmlns='vcard-temp:x:update'><photo/></x>")
+
+
+def poezio_login(s):
+    """poezio 0.14's login on the wire, in its order (taken from its debug log): vCard and
+    roster requests, initial presence, a PEP nick publish, server disco, the same presence
+    again straight away, account disco, carbons, bookmarks. No answer is awaited in
+    between, as poezio does not await them either."""
+    s.send("<iq id='vc' type='get' to='carol@localhost'><vCard xmlns='vcard-temp'/></iq>"
+           "<iq id='ro' type='get'><query xmlns='jabber:iq:roster' ver=''/></iq>"
+           f"<presence id='pr1' xml:lang='en'>{CAPS}</presence>"
+           "<iq type='set' id='nick'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+           "<publish node='http://jabber.org/protocol/nick'><item id='current'>"
+           "<nick xmlns='http://jabber.org/protocol/nick'>carol</nick></item></publish>"
+           "</pubsub></iq>"
+           "<iq id='di' to='localhost' type='get'>"
+           "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+           f"<presence id='pr2' xml:lang='en'>{CAPS}</presence>"
+           "<iq id='da' to='carol@localhost' type='get'>"
+           "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+           "<iq id='cb' type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>"
+           "<iq id='bm' type='get'><query xmlns='jabber:iq:private'>"
+           "<storage xmlns='storage:bookmarks'/></query></iq>")
+
+
+@pytest.fixture
+def poezio_srv(tmp_path, pki):
+    srv = TernServer(tmp_path, pki, modules=POEZIO_MODULES)
+    srv.add_user("alice@localhost", "alice-secret")
+    srv.add_user("carol@localhost", "carol-secret")
+    srv.start()
+    yield srv
+    if srv.proc and srv.proc.poll() is None:
+        srv.check_clean_exit()
+
+
+def test_poezio_gets_an_offline_message_once(poezio_srv):
+    """poezio showed one offline message twice. On the wire the server sends it once, to the
+    session that went available, however poezio logs in (initial presence twice, carbons
+    enabled right after), and never again: not to a second poezio logging in later, and
+    not at login to a resource with carbons enabled and a negative priority that was online
+    while the message waited (that one had its XEP-0280 §7 received carbon when the message
+    came, as Prosody sends it too). The duplicate is poezio's own: poezio 0.14 with
+    mam_sync, its default, shows a message that opens a conversation, then again from its
+    local log, when the account has no XEP-0313 archive (doc/modules.md, `offline`)."""
+    srv = poezio_srv
+    # Takes no bare-JID messages (RFC 6121 §8.5.2.1.1), so the message is stored meanwhile.
+    shy = login(srv, "carol", "carol-secret", "shy", "<presence><priority>-1</priority></presence>")
+    shy.send("<iq id='cb0' type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    sync(shy, "s0")
+    alice = login(srv, "alice", "alice-secret", "a")
+    send_chat(alice, "carol@localhost", "just once", "once1")
+    assert messages(sync(alice, "a1")) == []
+    seen = sync(shy, "s1")
+    assert seen.count(b"just once") == 1 and b"<received xmlns='urn:xmpp:carbons:2'>" in seen
+
+    poezio = RawStream(srv)
+    poezio.login("carol", "carol-secret", "poezio-enOX")
+    poezio_login(poezio)
+    data = sync(poezio, "p1")
+    assert data.count(b"just once") == 1, data
+    got = [m for m in messages(data) if body(m) is not None]
+    assert [(body(m), m.get("id")) for m in got] == [("just once", "once1")]
+    assert stamp_of(got[0])[0] == "localhost"
+    assert b"just once" not in sync(poezio, "p2") + sync(shy, "s2")
+
+    later = RawStream(srv)
+    later.login("carol", "carol-secret", "poezio-2nd")
+    poezio_login(later)
+    assert b"just once" not in sync(later, "l1")
+    assert b"just once" not in sync(poezio, "p3") + sync(shy, "s3")
+    for s in (shy, alice, poezio, later):
+        s.close()

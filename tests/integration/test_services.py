@@ -74,3 +74,54 @@ def test_ping_over_direct_tls(server):
     s.login("bob", "bob-secret", direct_tls=True)
     s.ping_server()
     s.close()
+
+
+def _ping(stream, ident, to=None):
+    to_attr = f" to='{to}'" if to else ""
+    stream.send(f"<iq type='get' id='{ident}'{to_attr}><ping xmlns='urn:xmpp:ping'/></iq>")
+    return stream.read_until(rf"<iq[^>]*id=['\"]{ident}['\"][^>]*?(/>|>.*?</iq>)".encode()).group(0)
+
+
+def test_ping_without_to_is_answered_for_the_account(server):
+    """RFC 6120 §10.3: an iq without 'to' is addressed to the sender's own account, which the
+    server answers for. Profanity sends its keepalive ping so and disables autoping on an
+    error."""
+    s = RawStream(server)
+    s.login("alice", "alice-secret", resource="prof")
+    reply = _ping(s, "self1")
+    assert b"type='result'" in reply, reply
+    assert b"<error" not in reply and b"<ping" not in reply, reply
+    reply = _ping(s, "self2", to="alice@localhost")
+    assert b"type='result'" in reply and b"from='alice@localhost'" in reply, reply
+    s.close()
+
+
+def test_ping_to_another_account_is_answered_by_the_server(server):
+    """RFC 6121 §8.5.2.1.3 / §8.5.2.2.3: an iq to a bare JID is answered by the server on the
+    account's behalf, online or not; the account's own clients never see it."""
+    bob = RawStream(server)
+    bob.login("bob", "bob-secret", resource="b")
+    bob.send("<presence/>")
+    alice = RawStream(server)
+    alice.login("alice", "alice-secret", resource="a")
+    reply = _ping(alice, "other1", to="bob@localhost")
+    assert b"type='result'" in reply and b"from='bob@localhost'" in reply, reply
+    reply = _ping(alice, "other2", to="admin@localhost")  # exists, not online
+    assert b"type='result'" in reply and b"from='admin@localhost'" in reply, reply
+    # Bob's client got none of them: the next thing it sees is its own ping's answer.
+    bob.send("<iq type='get' id='bob-sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    m = bob.read_until(rb"(.*?)(<iq[^>]*id='bob-sync'[^>]*>)")
+    assert b"type='result'" in m.group(2), m.group(2)
+    assert b"other" not in m.group(1) and b"<ping" not in m.group(1), m.group(1)
+    alice.close()
+    bob.close()
+
+
+def test_ping_to_an_account_that_does_not_exist_is_service_unavailable(server):
+    """RFC 6121 §8.5.1: no such account, so the server answers service-unavailable."""
+    s = RawStream(server)
+    s.login("alice", "alice-secret")
+    reply = _ping(s, "nobody1", to="nobody@localhost")
+    assert b"type='error'" in reply, reply
+    assert b"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in reply, reply
+    s.close()
