@@ -319,6 +319,8 @@ void tern_http_xmpp_websocket(tern_http_request *req)
                              "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: " SUBPROTOCOL
                              "\r\n", accept);
     char *path = xstrdup(tern_http_path(req));
+    char peer[64]; /* the request is gone after the upgrade */
+    snprintf(peer, sizeof peer, "%s", tern_http_peer(req));
     tern_buf rest;
     buf_init(&rest);
     conn *c = http_upgrade(req, fields, &rest);
@@ -332,7 +334,7 @@ void tern_http_xmpp_websocket(tern_http_request *req)
     ws_link *l = xcalloc(1, sizeof *l);
     l->path = path;
     l->expect_open = true;
-    l->c2s = c2s_new(&ws_link_ops, l, tern_http_peer(req));
+    l->c2s = c2s_new(&ws_link_ops, l, peer);
     uint64_t id = c2s_id(l->c2s);
     l->ws = ws_conn_new(c, &ws_callbacks, l, server.cfg->c2s_max_stanza_size, id, rest.data,
                         rest.len);

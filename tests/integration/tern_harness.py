@@ -62,6 +62,22 @@ def make_pki(folder: Path, hosts=("localhost",)):
 # ---------------------------------------------------------------- the server
 
 
+# Every test client connects from 127.0.0.1, so the per-address limits (XEP-0205) that keep
+# one address from crowding out the rest would throttle the suite itself. Tests of those
+# limits (test_limits.py) set them in c2s_extra, which wins.
+TEST_ADDRESS_LIMITS = {
+    "max_connections_per_address": 100000,
+    "max_unauthenticated_per_address": 100000,
+    "max_unauthenticated": 100000,
+    "logins_per_second_per_address": 100000,
+}
+
+
+def one_address_limits(c2s_extra):
+    return "".join(f"{key} = {value}\n" for key, value in TEST_ADDRESS_LIMITS.items()
+                   if key not in c2s_extra)
+
+
 class TernServer:
     """A ternd process with its own folder, config and ports."""
 
@@ -90,7 +106,7 @@ class TernServer:
             f"workers = {WORKERS}\n"
             f"module_dir = {MODULES}\n{extra_config}\n"
             f"[c2s]\nlisten = 127.0.0.1:{self.port}\ntls_listen = 127.0.0.1:{self.tls_port}\n"
-            f"{c2s_extra}\n"
+            f"{one_address_limits(c2s_extra)}{c2s_extra}\n"
             f"{http_section}"
             f"{host_sections}")
 
