@@ -47,6 +47,7 @@ struct c2s {
     char *client_from;         /* 'from' of the client's header, echoed as our 'to' */
     sasl_exchange *sasl;
     unsigned sasl_failures;
+    char *unbindable_user;     /* sasl_unbindable_user() of a failed attempt on this TLS link */
     const char *delayed_failure; /* SASL condition waiting out the delay */
     char *node;                /* authenticated localpart */
     tern_session *session;
@@ -295,6 +296,11 @@ static void on_failure_delay(evutil_socket_t fd, short what, void *arg)
 static void sasl_failed(c2s *c, const char *condition)
 {
     bool credentials = c->sasl && sasl_failure_is_credentials(c->sasl);
+    const char *unbindable = c->sasl ? sasl_unbindable_user(c->sasl) : NULL;
+    if (unbindable) {
+        free(c->unbindable_user);
+        c->unbindable_user = xstrdup(unbindable);
+    }
     sasl_free(c->sasl);
     c->sasl = NULL;
     if (!credentials) {
@@ -378,7 +384,7 @@ static void handle_sasl(c2s *c, const tern_xml *x)
         if (mech)
             c->sasl = sasl_start(mech, c->host, link_encrypted(c),
                                  link_channel(c, &(sasl_channel){ 0 }),
-                                 c->plus_offered, &failure);
+                                 c->plus_offered, c->unbindable_user, &failure);
         if (!c->sasl) {
             send_sasl_failure(c, failure);
             return;
@@ -629,6 +635,7 @@ static void c2s_destroy(c2s *c)
         event_free(c->delay_timer);
     sasl_free(c->sasl);
     c->link->free(c->link_ctx);
+    free(c->unbindable_user);
     free(c->client_from);
     free(c->node);
     free(c);
