@@ -28,10 +28,11 @@ static const mech_info mechanisms[] = {
     { "PLAIN", MECH_PLAIN, SCRAM_SHA256, false },
 };
 
-/* tls-unique only exists on TLS 1.2 (tls.c gives none on TLS 1.3); slixmpp 1.8 knows no other. */
-static const char *const binding_types[] = { "tls-exporter", "tls-server-end-point",
-                                             "tls-unique" };
-#define N_BINDINGS (sizeof binding_types / sizeof binding_types[0])
+/* XEP-0440 lists the ones a session can give. slixmpp 1.8 knows only tls-unique. */
+const char *const sasl_binding_types[SASL_N_BINDING_TYPES] = {
+    "tls-exporter", "tls-server-end-point", "tls-unique",
+};
+#define N_BINDINGS SASL_N_BINDING_TYPES
 
 struct sasl_exchange {
     const mech_info *mech;
@@ -53,9 +54,9 @@ static size_t collect_bindings(const sasl_channel *channel, gnutls_datum_t *data
     if (!channel)
         return 0;
     for (size_t i = 0; i < N_BINDINGS; i++) {
-        if (channel->get(channel->ctx, binding_types[i], &data[n]) != 0)
+        if (channel->get(channel->ctx, sasl_binding_types[i], &data[n]) != 0)
             continue;
-        out[n].type = binding_types[i];
+        out[n].type = sasl_binding_types[i];
         out[n].data = data[n].data;
         out[n].len = data[n].size;
         n++;

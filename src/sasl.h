@@ -12,6 +12,11 @@
 
 typedef struct sasl_exchange sasl_exchange;
 
+/* The channel-binding types SASL can bind to, for links that must capture them up front
+ * (c2s_relay.c). tls-unique exists on TLS 1.2 only: tls.c gives none on TLS 1.3. */
+#define SASL_N_BINDING_TYPES 3
+extern const char *const sasl_binding_types[SASL_N_BINDING_TYPES];
+
 typedef enum sasl_status { SASL_CONTINUE, SASL_SUCCESS, SASL_FAILURE } sasl_status;
 
 /* The TLS channel a client stream can bind to: `get` fills *out (gnutls_malloc'd) with the
