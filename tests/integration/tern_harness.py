@@ -172,6 +172,8 @@ class RawStream:
     the tls-exporter, tls-server-end-point and tls-unique channel bindings are available).
     max_tls: an OpenSSL version constant (SSL.TLS1_2_VERSION) to cap the handshake at."""
 
+    max_tls = None  # subclasses with their own __init__ (ws_client.py) keep the default
+
     def __init__(self, server: TernServer, direct_tls=False, timeout=DEFAULT_TIMEOUT,
                  sni="localhost", max_tls=None):
         self.server = server
