@@ -301,6 +301,9 @@ static void sasl_failed(c2s *c, const char *condition)
         free(c->unbindable_user);
         c->unbindable_user = xstrdup(unbindable);
     }
+    if (!credentials && c->sasl)
+        log_debug(c->id, "%s refused: %s%s", sasl_mechanism(c->sasl), condition,
+                  unbindable ? " (a tls-unique binding over TLS 1.3: cannot be checked)" : "");
     sasl_free(c->sasl);
     c->sasl = NULL;
     if (!credentials) {
@@ -323,10 +326,11 @@ static void sasl_failed(c2s *c, const char *condition)
 static void sasl_succeeded(c2s *c, const char *final, size_t len)
 {
     c->node = xstrdup(sasl_node(c->sasl));
+    log_info(c->id, "authenticated as %s@%s with %s", c->node, c->host->name,
+             sasl_mechanism(c->sasl));
     sasl_free(c->sasl);
     c->sasl = NULL;
     c->authenticated = true;
-    log_info(c->id, "authenticated as %s@%s", c->node, c->host->name);
     send_sasl_data(c, "success", final, len);
     c->phase = C2S_WAIT_HEADER;
     c->header_sent = false;

@@ -246,6 +246,8 @@ sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, ch
 
 const char *sasl_node(const sasl_exchange *ex) { return ex->node; }
 
+const char *sasl_mechanism(const sasl_exchange *ex) { return ex->mech->name; }
+
 bool sasl_failure_is_credentials(const sasl_exchange *ex) { return ex->credentials_failure; }
 
 const char *sasl_unbindable_user(const sasl_exchange *ex)

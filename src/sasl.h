@@ -44,6 +44,8 @@ sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, ch
                       size_t *out_len, const char **failure);
 /* The authenticated account's prepared localpart, after SUCCESS. */
 const char *sasl_node(const sasl_exchange *ex);
+/* The mechanism's name ("SCRAM-SHA-256-PLUS"), for the log. */
+const char *sasl_mechanism(const sasl_exchange *ex);
 /* Whether a failure came from checking credentials (answered after a delay, RFC 6120 §6.4.5
  * retries counted) rather than from the protocol. */
 bool sasl_failure_is_credentials(const sasl_exchange *ex);
