@@ -49,6 +49,7 @@ struct c2s {
     char *client_from;         /* 'from' of the client's header, echoed as our 'to' */
     sasl_exchange *sasl;
     unsigned sasl_failures;
+    char *unbindable_user;     /* sasl_unbindable_user() of a failed attempt on this TLS link */
     const char *delayed_failure; /* SASL condition waiting out the delay */
     char *node;                /* authenticated localpart */
     tern_session *session;
@@ -311,6 +312,14 @@ static void on_failure_delay(evutil_socket_t fd, short what, void *arg)
 static void sasl_failed(c2s *c, const char *condition)
 {
     bool credentials = c->sasl && sasl_failure_is_credentials(c->sasl);
+    const char *unbindable = c->sasl ? sasl_unbindable_user(c->sasl) : NULL;
+    if (unbindable) {
+        free(c->unbindable_user);
+        c->unbindable_user = xstrdup(unbindable);
+    }
+    if (!credentials && c->sasl)
+        log_debug(c->id, "%s refused: %s%s", sasl_mechanism(c->sasl), condition,
+                  unbindable ? " (a tls-unique binding over TLS 1.3: cannot be checked)" : "");
     sasl_free(c->sasl);
     c->sasl = NULL;
     if (!credentials) {
@@ -333,11 +342,12 @@ static void sasl_failed(c2s *c, const char *condition)
 static void sasl_succeeded(c2s *c, const char *final, size_t len)
 {
     c->node = xstrdup(sasl_node(c->sasl));
+    log_info(c->id, "authenticated as %s@%s with %s", c->node, c->host->name,
+             sasl_mechanism(c->sasl));
     sasl_free(c->sasl);
     c->sasl = NULL;
     c->authenticated = true;
     addr_limits_authenticated(client_limits, c->addr_key);
-    log_info(c->id, "authenticated as %s@%s", c->node, c->host->name);
     send_sasl_data(c, "success", final, len);
     c->phase = C2S_WAIT_HEADER;
     c->header_sent = false;
@@ -402,7 +412,7 @@ static void handle_sasl(c2s *c, const tern_xml *x)
         if (mech)
             c->sasl = sasl_start(mech, c->host, link_encrypted(c),
                                  link_channel(c, &(sasl_channel){ 0 }),
-                                 c->plus_offered, &failure);
+                                 c->plus_offered, c->unbindable_user, &failure);
         if (!c->sasl) {
             send_sasl_failure(c, failure);
             return;
@@ -670,6 +680,7 @@ static void c2s_destroy(c2s *c)
         event_free(c->delay_timer);
     sasl_free(c->sasl);
     c->link->free(c->link_ctx);
+    free(c->unbindable_user);
     free(c->client_from);
     free(c->node);
     free(c);

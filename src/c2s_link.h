@@ -80,9 +80,10 @@ typedef struct c2s_link {
      * false. */
     bool (*encrypted)(void *ctx);
     /* SASL channel binding (RFC 9266, RFC 5929): the data of `type` ("tls-exporter",
-     * "tls-server-end-point") for the TLS session carrying the stream, in *out (allocated with
-     * gnutls_malloc, the caller frees it); -1 when there is none to bind to (no TLS yet, a type
-     * the session cannot give). NULL for a link that no single TLS session carries (BOSH). */
+     * "tls-server-end-point", "tls-unique") for the TLS session carrying the stream, in *out
+     * (allocated with gnutls_malloc, the caller frees it); -1 when there is none to bind to (no
+     * TLS yet, a type the session cannot give). NULL for a link that no single TLS session
+     * carries (BOSH). */
     int (*channel_binding)(void *ctx, const char *type, gnutls_datum_t *out);
     /* The client's "address:port" (rate limits and logs). */
     const char *(*peer)(void *ctx);

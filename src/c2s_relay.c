@@ -25,6 +25,7 @@
 #include "c2s_frame.h"
 #include "c2s_link.h"
 #include "conn.h"
+#include "sasl.h"
 #include "server.h"
 #include "tcp_stream.h"
 #include "tern/log.h"
@@ -32,8 +33,7 @@
 
 /* The channel-binding types SASL asks for (sasl.c), captured when the handshake finishes: the
  * TLS session itself stays on the worker. */
-static const char *const binding_types[] = { "tls-exporter", "tls-server-end-point" };
-#define N_BINDINGS ARRAY_LEN(binding_types)
+#define N_BINDINGS SASL_N_BINDING_TYPES
 
 typedef struct relay_cmd relay_cmd;
 typedef struct relay relay;
@@ -264,7 +264,7 @@ static int relay_channel_binding(void *ctx, const char *type, gnutls_datum_t *ou
     relay *r = ctx;
     for (size_t i = 0; i < N_BINDINGS; i++) {
         const gnutls_datum_t *b = &r->bindings[i];
-        if (strcmp(type, binding_types[i]) != 0 || !b->data)
+        if (strcmp(type, sasl_binding_types[i]) != 0 || !b->data)
             continue;
         out->data = gnutls_malloc(b->size);
         if (!out->data)
@@ -436,7 +436,7 @@ static void on_tls_ready(void *ctx, gnutls_session_t tls)
     relay *r = ctx;
     relay_event *e = event_for(r, EV_TLS_READY);
     for (size_t i = 0; i < N_BINDINGS; i++)
-        if (tls_channel_binding(tls, binding_types[i], &e->bindings[i]) != 0)
+        if (tls_channel_binding(tls, sasl_binding_types[i], &e->bindings[i]) != 0)
             e->bindings[i] = (gnutls_datum_t){ NULL, 0 };
     post_event(e);
 }

@@ -28,8 +28,11 @@ static const mech_info mechanisms[] = {
     { "PLAIN", MECH_PLAIN, SCRAM_SHA256, false },
 };
 
-static const char *const binding_types[] = { "tls-exporter", "tls-server-end-point" };
-#define N_BINDINGS (sizeof binding_types / sizeof binding_types[0])
+/* XEP-0440 lists the ones a session can give. slixmpp 1.8 knows only tls-unique. */
+const char *const sasl_binding_types[SASL_N_BINDING_TYPES] = {
+    "tls-exporter", "tls-server-end-point", "tls-unique",
+};
+#define N_BINDINGS SASL_N_BINDING_TYPES
 
 struct sasl_exchange {
     const mech_info *mech;
@@ -43,7 +46,7 @@ struct sasl_exchange {
 };
 
 /* The channel bindings this TLS session can provide (tls-exporter needs TLS 1.3 or the
- * extended master secret, RFC 9266 §3). */
+ * extended master secret, RFC 9266 §3; tls-unique needs TLS 1.2). */
 static size_t collect_bindings(const sasl_channel *channel, gnutls_datum_t *data,
                                scram_channel_binding *out)
 {
@@ -51,9 +54,9 @@ static size_t collect_bindings(const sasl_channel *channel, gnutls_datum_t *data
     if (!channel)
         return 0;
     for (size_t i = 0; i < N_BINDINGS; i++) {
-        if (channel->get(channel->ctx, binding_types[i], &data[n]) != 0)
+        if (channel->get(channel->ctx, sasl_binding_types[i], &data[n]) != 0)
             continue;
-        out[n].type = binding_types[i];
+        out[n].type = sasl_binding_types[i];
         out[n].data = data[n].data;
         out[n].len = data[n].size;
         n++;
@@ -104,8 +107,17 @@ static int lookup_credentials(void *ctx, const char *username, scram_hash h,
     return found;
 }
 
+static bool has_binding(const sasl_exchange *ex, const char *type)
+{
+    for (size_t i = 0; i < ex->n_bindings; i++)
+        if (strcmp(ex->bindings[i].type, type) == 0)
+            return true;
+    return false;
+}
+
 sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
-                          const sasl_channel *channel, bool plus_offered, const char **failure)
+                          const sasl_channel *channel, bool plus_offered,
+                          const char *unbindable_user, const char **failure)
 {
     const mech_info *m = NULL;
     for (size_t i = 0; i < ARRAY_LEN(mechanisms); i++)
@@ -128,9 +140,14 @@ sasl_exchange *sasl_start(const char *mech, tern_host *host, bool encrypted,
         *failure = "invalid-mechanism";
         return NULL;
     }
-    if (m->kind == MECH_SCRAM)
+    if (m->kind == MECH_SCRAM) {
         ex->scram = scram_server_new(m->hash, m->plus, ex->bindings, ex->n_bindings, plus_offered,
                                      lookup_credentials, ex, server.secret, sizeof server.secret);
+        if (channel && !has_binding(ex, "tls-unique"))
+            scram_server_set_tls13(ex->scram);
+        if (unbindable_user)
+            scram_server_allow_y(ex->scram, unbindable_user);
+    }
     return ex;
 }
 
@@ -229,7 +246,14 @@ sasl_status sasl_step(sasl_exchange *ex, const unsigned char *in, size_t len, ch
 
 const char *sasl_node(const sasl_exchange *ex) { return ex->node; }
 
+const char *sasl_mechanism(const sasl_exchange *ex) { return ex->mech->name; }
+
 bool sasl_failure_is_credentials(const sasl_exchange *ex) { return ex->credentials_failure; }
+
+const char *sasl_unbindable_user(const sasl_exchange *ex)
+{
+    return ex->scram ? scram_server_unbindable_user(ex->scram) : NULL;
+}
 
 void sasl_free(sasl_exchange *ex)
 {

@@ -1,6 +1,7 @@
 /* scram.c — SCRAM-SHA-1 / SCRAM-SHA-256 server (RFC 5802, RFC 7677), with the -PLUS channel
  * bindings tls-server-end-point (RFC 5929) and tls-exporter (RFC 9266), SASLprep (RFC 4013) and the
- * derivation of the salted keys that are all we store of a password.
+ * derivation of the salted keys that are all we store of a password. tls-unique (RFC 5929) is
+ * handled too: on TLS 1.2 it is an ordinary binding; on TLS 1.3 see scram_server_set_tls13.
  *
  * The exchange is two round trips:
  *   client-first  "n,,n=user,r=cnonce"             → server-first "r=cnonce+snonce,s=salt,i=4096"
@@ -206,6 +207,8 @@ enum scram_state { STATE_START, STATE_SENT_FIRST, STATE_DONE };
 struct scram_server {
     scram_hash hash;
     bool plus, plus_offered;
+    bool tls13;                 /* tls-unique does not exist on this channel */
+    char *honest_y_user;        /* scram_server_allow_y */
     scram_channel_binding *bindings; /* deep copies */
     size_t n_bindings;
     scram_lookup_fn lookup;
@@ -221,6 +224,8 @@ struct scram_server {
 
     char *gs2_header; /* "n,," / "p=tls-exporter,a=juliet@example.com," ... */
     const scram_channel_binding *binding; /* chosen with p=, else NULL */
+    bool tls13_unique;          /* p=tls-unique on a TLS 1.3 channel: run to the proof, then fail */
+    bool proved_unbindable;     /* ...and the proof and the binding data's length showed it */
     char *username;   /* SASLprep'd */
     char *authzid;
     char *client_first_bare;
@@ -273,6 +278,7 @@ void scram_server_free(scram_server *s)
     gnutls_memset(s->secret, 0, s->secret_len);
     free(s->secret);
     free(s->forced_snonce);
+    free(s->honest_y_user);
     free(s->gs2_header);
     free(s->username);
     free(s->authzid);
@@ -294,6 +300,19 @@ const char *scram_server_username(const scram_server *s) { return s->succeeded ?
 const char *scram_server_authzid(const scram_server *s) { return s->succeeded ? s->authzid : NULL; }
 
 bool scram_server_failed_on_binding(const scram_server *s) { return s->failed_on_binding; }
+
+void scram_server_set_tls13(scram_server *s) { s->tls13 = true; }
+
+const char *scram_server_unbindable_user(const scram_server *s)
+{
+    return s->proved_unbindable ? s->username : NULL;
+}
+
+void scram_server_allow_y(scram_server *s, const char *username)
+{
+    free(s->honest_y_user);
+    s->honest_y_user = username ? xstrndup(username, strlen(username)) : NULL;
+}
 
 /* ---- message parsing (RFC 5802 §7) --------------------------------------------------------- */
 
@@ -513,17 +532,16 @@ static scram_status step_client_first(scram_server *s, const char *msg, char **o
         st = fail(s, "malformed-request", failure); /* p= only with a -PLUS mechanism */
     } else if (cf.flag != CB_USED && s->plus) {
         st = fail(s, "malformed-request", failure); /* -PLUS chosen but no binding used */
-    } else if (cf.flag == CB_CLIENT_ONLY && s->plus_offered) {
-        /* The client supports binding but believes we do not, while we offered -PLUS: someone
-         * stripped our mechanisms (downgrade attack). Decided before any credential check. */
-        s->failed_on_binding = true;
-        st = fail(s, "not-authorized", failure);
     } else if (cf.flag == CB_USED &&
                !(s->binding = find_binding(s, cf.cb_name, cf.cb_name_len))) {
-        s->failed_on_binding = true;
-        *out = xstrndup("e=unsupported-channel-binding-type", 34);
-        *out_len = 34;
-        st = fail(s, "not-authorized", failure);
+        if (s->tls13 && cf.cb_name_len == 10 && memcmp(cf.cb_name, "tls-unique", 10) == 0) {
+            s->tls13_unique = true; /* fails at the proof (see scram_server_set_tls13) */
+        } else {
+            s->failed_on_binding = true;
+            *out = xstrndup("e=unsupported-channel-binding-type", 34);
+            *out_len = 34;
+            st = fail(s, "not-authorized", failure);
+        }
     }
     if (st == SCRAM_FAILURE) {
         free(cf.authzid);
@@ -537,6 +555,15 @@ static scram_status step_client_first(scram_server *s, const char *msg, char **o
     if (prep < 0 || *s->username == '\0') {
         free(cf.authzid);
         return fail(s, "malformed-request", failure);
+    }
+    /* "y": the client supports binding but believes we do not, while we offered -PLUS. Someone
+     * stripped our mechanisms (downgrade attack), unless this user's client proved on this
+     * stream that it has no binding we could check. Decided before any credential check. */
+    if (cf.flag == CB_CLIENT_ONLY && s->plus_offered &&
+        !(s->honest_y_user && strcmp(s->honest_y_user, s->username) == 0)) {
+        s->failed_on_binding = true;
+        free(cf.authzid);
+        return fail(s, "not-authorized", failure);
     }
     s->authzid = cf.authzid;
     s->gs2_header = xstrndup(msg, cf.gs2_header_len);
@@ -566,6 +593,8 @@ static scram_status step_client_first(scram_server *s, const char *msg, char **o
 static bool channel_binding_matches(const scram_server *s, const unsigned char *c, size_t c_len)
 {
     size_t hlen = strlen(s->gs2_header);
+    if (s->tls13_unique)
+        return false; /* nothing here to compare with */
     size_t cb_len = s->binding ? s->binding->len : 0;
     if (c_len != hlen + cb_len || memcmp(c, s->gs2_header, hlen) != 0)
         return false;
@@ -608,6 +637,13 @@ static scram_status step_client_final(scram_server *s, const char *msg, char **o
     }
     bool cb_ok = channel_binding_matches(s, cbind, cbind_len);
     bool nonce_ok = r_len == strlen(s->nonce) && memcmp(r, s->nonce, r_len) == 0;
+    /* A TLS 1.3 Finished is as long as the suite's hash (SHA-256 or SHA-384); a TLS 1.2 one, 12
+     * bytes, would mean the client is on TLS 1.2 and some other TLS session than ours. */
+    size_t ghlen = strlen(s->gs2_header);
+    size_t unique_len = cbind_len > ghlen ? cbind_len - ghlen : 0;
+    bool tls13_finished = s->tls13_unique && unique_len > 0 &&
+                          memcmp(cbind, s->gs2_header, ghlen) == 0 &&
+                          (unique_len == 32 || unique_len == 48);
     free(cbind);
 
     /* AuthMessage = client-first-message-bare "," server-first-message ","
@@ -632,6 +668,17 @@ static scram_status step_client_final(scram_server *s, const char *msg, char **o
     free(proof);
     gnutls_memset(client_key, 0, sizeof client_key);
 
+    if (s->tls13_unique && proof_ok & nonce_ok & s->user_exists) {
+        /* The password holder asked for a binding that cannot exist here: no credential
+         * failure, and if it was tls-unique over TLS 1.3, a proof that this client cannot
+         * bind (scram_server_unbindable_user). */
+        s->failed_on_binding = true;
+        s->proved_unbindable = tls13_finished;
+        free(auth_message);
+        *out = xstrndup("e=unsupported-channel-binding-type", 34);
+        *out_len = 34;
+        return fail(s, "not-authorized", failure);
+    }
     if (!(proof_ok & cb_ok & nonce_ok & s->user_exists)) {
         free(auth_message);
         return fail(s, "not-authorized", failure);

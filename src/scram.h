@@ -43,7 +43,7 @@ bool scram_check_password(const scram_credentials *cred, const char *password);
 
 /* Channel binding available on the connection, for the -PLUS variants. */
 typedef struct scram_channel_binding {
-    const char *type;            /* "tls-exporter", "tls-server-end-point" */
+    const char *type;            /* "tls-exporter", "tls-server-end-point", "tls-unique" */
     const unsigned char *data;
     size_t len;
 } scram_channel_binding;
@@ -79,9 +79,25 @@ scram_status scram_server_step(scram_server *s, const char *in, size_t in_len, c
  * client asked for (NULL if none). Owned by the scram_server. */
 const char *scram_server_username(const scram_server *s);
 const char *scram_server_authzid(const scram_server *s);
-/* True when the failure was about channel binding (an unsupported type, or the "y" downgrade),
- * decided before any credential check: such a failure needs no anti-guessing delay. */
+/* True when the failure was about channel binding (an unsupported type, or the "y" downgrade,
+ * decided before any credential check; or a binding that cannot exist here, after a correct
+ * proof): such a failure needs no anti-guessing delay. */
 bool scram_server_failed_on_binding(const scram_server *s);
+/* The channel is TLS 1.3, where tls-unique does not exist (RFC 9266). CPython's ssl module
+ * still hands out the TLS 1.3 Finished message as "tls-unique", so slixmpp up to 1.8.4 asks for
+ * -PLUS with p=tls-unique. Such an exchange is run to the client's proof instead of being
+ * refused at its first message; it still fails, but it can show who the client is (below). */
+void scram_server_set_tls13(scram_server *s);
+/* After a failed exchange: the username (SASLprep'd) whose password proved that this client's
+ * one binding is tls-unique taken over TLS 1.3 (binding data of a TLS 1.3 Finished length, 32
+ * or 48 bytes; a TLS 1.2 Finished is 12, RFC 5246 §7.4.9), or NULL. Such a client can bind to
+ * nothing this channel offers. The proof covers the gs2 header and the binding data, so a man
+ * in the middle cannot forge it without the password. Owned by the scram_server. */
+const char *scram_server_unbindable_user(const scram_server *s);
+/* `username`'s client proved earlier on this stream that it cannot bind (see above): a "y"
+ * from that user means just that, not that someone hid our -PLUS mechanisms, and is accepted.
+ * Every other "y" while -PLUS was offered stays a downgrade (RFC 5802 §6). */
+void scram_server_allow_y(scram_server *s, const char *username);
 /* Tests only: use `snonce` as the server nonce instead of a random one (RFC test vectors). */
 void scram_server_set_nonce_for_test(scram_server *s, const char *snonce);
 

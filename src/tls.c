@@ -225,6 +225,8 @@ int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *ou
         cb = GNUTLS_CB_TLS_EXPORTER;
     else if (strcmp(type, "tls-server-end-point") == 0)
         cb = GNUTLS_CB_TLS_SERVER_END_POINT;
+    else if (strcmp(type, "tls-unique") == 0 && gnutls_protocol_get_version(s) != GNUTLS_TLS1_3)
+        cb = GNUTLS_CB_TLS_UNIQUE; /* RFC 5929 §3; not defined for TLS 1.3 (RFC 9266) */
     else
         return -1;
     return gnutls_session_channel_binding(s, cb, out) < 0 ? -1 : 0;

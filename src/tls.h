@@ -43,8 +43,9 @@ gnutls_session_t tls_client_session_new(tls_ctx *t, int fd, const char *server_n
  * its CN. 0 when valid, or -1 with a short reason in `why`. */
 int tls_verify_peer(gnutls_session_t s, const char *domain, char *why, size_t why_len);
 
-/* Channel binding data (RFC 9266 tls-exporter, RFC 5929 tls-server-end-point) of an
- * established session: 0 and *out filled (free out->data with gnutls_free) or -1. */
+/* Channel binding data (RFC 9266 tls-exporter, RFC 5929 tls-server-end-point, and RFC 5929
+ * tls-unique on TLS 1.2 only) of an established session: 0 and *out filled (free out->data with
+ * gnutls_free) or -1. */
 int tls_channel_binding(gnutls_session_t s, const char *type, gnutls_datum_t *out);
 
 #endif

@@ -185,15 +185,18 @@ STREAM_ERROR_RE = re.compile(
 
 class RawStream:
     """A byte-level XMPP client stream: plain TCP, STARTTLS or direct TLS (pyOpenSSL, so that
-    both tls-exporter and tls-server-end-point channel bindings are available)."""
+    the tls-exporter, tls-server-end-point and tls-unique channel bindings are available).
+    max_tls: an OpenSSL version constant (SSL.TLS1_2_VERSION) to cap the handshake at.
+    source: the loopback address to connect from (127.x.y.z), for per-address limits."""
+
+    max_tls = None  # subclasses with their own __init__ (ws_client.py) keep the default
 
     def __init__(self, server: TernServer, direct_tls=False, timeout=DEFAULT_TIMEOUT,
-                 sni="localhost", source="127.0.0.1"):
-        """`source`: the loopback address to connect from (127.x.y.z), for per-address
-        limits."""
+                 sni="localhost", max_tls=None, source="127.0.0.1"):
         self.server = server
         self.timeout = timeout
         self.sni = sni
+        self.max_tls = max_tls
         self.sock = socket.create_connection(("127.0.0.1", server.tls_port if direct_tls
                                               else server.port), timeout=timeout,
                                              source_address=(source, 0))
@@ -209,6 +212,8 @@ class RawStream:
         ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: bool(ok))
         if alpn:
             ctx.set_alpn_protos([alpn])
+        if self.max_tls:
+            ctx.set_max_proto_version(self.max_tls)
         self.sock.settimeout(None)
         conn = SSL.Connection(ctx, self.sock)
         conn.set_tlsext_host_name(self.sni.encode())
@@ -372,6 +377,10 @@ class RawStream:
             cert = self.tls.get_peer_certificate().to_cryptography()
             from cryptography.hazmat.primitives.serialization import Encoding
             return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+        if kind == "tls-unique":
+            # RFC 5929 §3.1: the first Finished of the handshake, ours on a full one. On TLS 1.3
+            # this is what CPython's ssl module (so slixmpp 1.8) wrongly calls tls-unique.
+            return self.tls.get_finished()
         raise ValueError(kind)
 
 
@@ -423,9 +432,9 @@ def scram_login(stream: RawStream, user, password, hash_name="sha256", cb_type=N
 
 def make_client(jid, password, server: TernServer, mech="SCRAM-SHA-256", plugins=()):
     """A slixmpp client. With an explicit SCRAM mechanism, slixmpp's channel-binding support
-    is switched off: it only knows tls-unique (undefined for TLS 1.3), so it would send the
-    gs2 flag "y", which RFC 5802 §6 obliges a server that offers -PLUS to refuse as a
-    downgrade. The -PLUS mechanisms are tested with RawStream instead."""
+    is switched off (gs2 flag "n"), so that the test runs one plain SCRAM exchange: slixmpp
+    only knows tls-unique, which TLS 1.3 does not have. mech=None leaves slixmpp to choose
+    and bind as it does for users (test_login.py); the other -PLUS cases use RawStream."""
     import slixmpp
     client = slixmpp.ClientXMPP(jid, password, sasl_mech=mech)
     client.ca_certs = server.pki / "ca.crt"

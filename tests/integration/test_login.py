@@ -1,10 +1,13 @@
 """A user logs in: STARTTLS and direct TLS, every SASL mechanism, channel binding, and the
 failures a user can meet (wrong password, unknown account, authenticating before TLS)."""
+import ssl
 import time
 
 import pytest
+from OpenSSL import SSL
 
-from tern_harness import RawStream, connect, disconnect, make_client, run, scram_login
+from tern_harness import (RawStream, TernServer, connect, disconnect, make_client, run,
+                          scram_login)
 
 ALICE = ("alice", "alice-secret")
 
@@ -29,16 +32,82 @@ def test_slixmpp_logs_in_over_direct_tls(server):
     run(body())
 
 
-def test_slixmpp_with_its_default_mechanism_choice_logs_in(server):
-    """slixmpp tries SCRAM-*-PLUS with tls-unique first, which tern does not offer (it is
-    undefined for TLS 1.3); the refusal must be immediate and the next mechanism must work."""
+def login_as_slixmpp_chooses(server, direct_tls=False, max_tls=None):
+    """Alice logs in with Debian's slixmpp (1.8.3) left to choose the mechanism and channel
+    binding itself, as poezio and most bots do. Returns the TLS version, the mechanism and gs2
+    header that succeeded, and the mechanisms refused with <failure/> before that."""
     async def body():
         client = make_client("alice@localhost", ALICE[1], server, mech=None)
+        if max_tls:
+            client.ssl_context.maximum_version = max_tls
+        mechanisms = client["feature_mechanisms"]
+        refused, used = [], {}
+        client.add_event_handler("failed_auth", lambda _: refused.append(mechanisms.mech.name))
+        client.add_event_handler("auth_success", lambda _: used.update(
+            mech=mechanisms.mech.name, gs2=getattr(mechanisms.mech, "gs2_header", None)))
         started = time.monotonic()
-        await connect(client, server)
-        assert time.monotonic() - started < 5
+        await connect(client, server, direct_tls=direct_tls)
+        elapsed = time.monotonic() - started
+        version = client.socket.version()
+        assert client.boundjid.bare == "alice@localhost"
         await disconnect(client)
-    run(body())
+        return version, used["mech"], used["gs2"], refused, elapsed
+    return run(body())
+
+
+@pytest.mark.parametrize("direct_tls", [False, True])
+def test_debian_slixmpp_binds_to_tls12_at_the_first_attempt(server, direct_tls):
+    """On TLS 1.2 tern offers tls-unique, the one binding slixmpp knows."""
+    version, mech, gs2, refused, _ = login_as_slixmpp_chooses(
+        server, direct_tls, max_tls=ssl.TLSVersion.TLSv1_2)
+    assert version == "TLSv1.2"
+    assert (mech, gs2, refused) == ("SCRAM-SHA-256-PLUS", b"p=tls-unique,,", [])
+
+
+@pytest.mark.parametrize("direct_tls", [False, True])
+def test_debian_slixmpp_logs_in_with_scram_on_tls13(server, direct_tls):
+    """On TLS 1.3 slixmpp still asks for tls-unique, which does not exist there (RFC 9266), in
+    its two -PLUS attempts; no server can accept those. They prove with alice's password that
+    her client cannot bind, so its "y" that follows is honest: SCRAM, not PLAIN, and no
+    anti-guessing delay on the way."""
+    version, mech, gs2, refused, elapsed = login_as_slixmpp_chooses(server, direct_tls)
+    assert version == "TLSv1.3"
+    assert (mech, gs2) == ("SCRAM-SHA-256", b"y,,")
+    assert refused == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]
+    assert elapsed < 5
+
+
+@pytest.fixture(scope="module")
+def tls12_server(tmp_path_factory, pki):
+    """A server whose [tls] priority allows TLS 1.2 only."""
+    srv = TernServer(tmp_path_factory.mktemp("tern12"), pki,
+                     extra_config="[tls]\npriority = NORMAL:-VERS-ALL:+VERS-TLS1.2\n")
+    srv.add_user("alice@localhost", ALICE[1])
+    srv.start()
+    yield srv
+    srv.check_clean_exit()
+
+
+def test_tls12_only_server_offers_tls_unique_and_slixmpp_binds(tls12_server):
+    s = RawStream(tls12_server)
+    features = s.secure()
+    assert s.tls.get_protocol_version_name() == "TLSv1.2"
+    for cb_type in ("tls-unique", "tls-server-end-point"):
+        assert f"type='{cb_type}'".encode() in features
+    assert scram_login(s, *ALICE, cb_type="tls-unique") == ("success", True)
+    s.close()
+    version, mech, gs2, refused, _ = login_as_slixmpp_chooses(tls12_server)
+    assert (version, mech, gs2, refused) == ("TLSv1.2", "SCRAM-SHA-256-PLUS", b"p=tls-unique,,",
+                                             [])
+
+
+def test_tls13_offers_no_tls_unique(server):
+    s = RawStream(server)
+    features = s.secure()
+    assert s.tls.get_protocol_version_name() == "TLSv1.3"
+    assert b"tls-unique" not in features and b"type='tls-exporter'" in features
+    assert scram_login(s, *ALICE, cb_type="tls-unique") == ("failure", "not-authorized")
+    s.close()
 
 
 @pytest.mark.parametrize("hash_name", ["sha256", "sha1"])
@@ -66,9 +135,73 @@ def test_scram_plus_with_wrong_binding_data_fails(server):
     s.close()
 
 
-def test_downgrade_flag_y_is_refused_when_plus_was_offered(server):
+@pytest.mark.parametrize("max_tls", [None, SSL.TLS1_2_VERSION])
+def test_downgrade_flag_y_is_refused_when_plus_was_offered(server, max_tls):
     """RFC 5802 §6: 'y' says the client thinks the server has no -PLUS; it does, so someone
     stripped it from the features."""
+    s = RawStream(server, max_tls=max_tls)
+    s.secure()
+    assert scram_login(s, *ALICE, gs2_flag="y") == ("failure", "not-authorized")
+    s.close()
+
+
+def forge_nothing(s):
+    pass
+
+
+def forge_without_the_password(s):
+    # A man in the middle has alice's name but not her password.
+    assert scram_login(s, "alice", "guess", cb_type="tls-unique") == ("failure", "not-authorized")
+
+
+def forge_with_own_account(s):
+    # ... or an account of his own on the server.
+    assert scram_login(s, "bob", "bob-secret", cb_type="tls-unique") == ("failure",
+                                                                         "not-authorized")
+
+
+def forge_with_a_tls12_finished(s):
+    # alice's client, downgraded to TLS 1.2 by him, tried tls-unique with her password: her
+    # client is one that binds, its tls-unique just was not for our TLS session.
+    s.channel_binding = lambda kind: bytes(12)
+    assert scram_login(s, *ALICE, cb_type="tls-unique") == ("failure", "not-authorized")
+
+
+def forge_another_type(s):
+    assert scram_login(s, *ALICE, cb_type="tls-unique-for-telnet",
+                       mechanism="SCRAM-SHA-256-PLUS") == ("failure", "not-authorized")
+
+
+@pytest.mark.parametrize("forge", [forge_nothing, forge_without_the_password,
+                                   forge_with_own_account, forge_with_a_tls12_finished,
+                                   forge_another_type])
+def test_a_client_that_can_bind_keeps_its_downgrade_protection(server, forge, monkeypatch):
+    """A client able to bind (tls-exporter, read from XEP-0440) sends "y" only if someone hid
+    our -PLUS mechanisms. Whatever that someone sends first on the stream, the "y" is still
+    refused: only alice's own password, proving a TLS 1.3 tls-unique attempt, excuses it."""
+    s = RawStream(server)
+    features = s.secure()
+    assert b"type='tls-exporter'" in features
+    s.channel_binding = lambda kind, real=s.channel_binding: (
+        b"\0" * 48 if kind == "tls-unique" else real(kind))
+    forge(s)
+    s.channel_binding = RawStream.channel_binding.__get__(s)
+    assert scram_login(s, *ALICE, gs2_flag="y") == ("failure", "not-authorized")
+    s.close()
+
+
+def test_tls13_tls_unique_proof_excuses_y_for_that_user_on_that_stream_only(server):
+    s = RawStream(server)
+    s.secure()
+    # What slixmpp does: tls-unique over TLS 1.3, with alice's password.
+    assert scram_login(s, *ALICE, cb_type="tls-unique") == ("failure", "not-authorized")
+    assert len(s.channel_binding("tls-unique")) in (32, 48)
+    assert scram_login(s, *ALICE, gs2_flag="y") == ("success", True)
+    s.open()
+    assert b"xmpp-bind" in s.read_features()
+    assert s.bind("slix") == "alice@localhost/slix"
+    s.close()
+    # A new stream starts with nothing proved.
     s = RawStream(server)
     s.secure()
     assert scram_login(s, *ALICE, gs2_flag="y") == ("failure", "not-authorized")

@@ -487,6 +487,181 @@ START_TEST(unsupported_binding_type)
 }
 END_TEST
 
+/* TLS 1.2: tls-unique (RFC 5929 §3) is the client's first Finished message, 12 bytes. */
+static const unsigned char FINISHED12[12] = "finished-12";
+/* TLS 1.3 "tls-unique" as CPython's ssl module (slixmpp 1.8.3) gives it: the client's Finished
+ * message, as long as the suite's hash. */
+static const unsigned char FINISHED48[48] = "tls13-client-finished-of-an-aes256-sha384-suite";
+static const unsigned char FINISHED32[32] = "tls13-client-finished-sha256-32";
+
+START_TEST(tls_unique_binding_on_tls12)
+{
+    account a;
+    make_rfc_account(&a);
+    scram_channel_binding cb[2] = {
+        { "tls-server-end-point", END_POINT, sizeof END_POINT },
+        { "tls-unique", FINISHED12, sizeof FINISHED12 },
+    };
+    const char *failure = NULL;
+    scram_server *s = new_server(SCRAM_SHA256, true, cb, 2, true, &a);
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "p=tls-unique,,", "user", "pencil", FINISHED12,
+                              sizeof FINISHED12, &failure, NULL),
+                     SCRAM_SUCCESS);
+    scram_server_free(s);
+
+    /* Another TLS session's Finished (a man in the middle). */
+    unsigned char other[12];
+    memcpy(other, FINISHED12, sizeof other);
+    other[0] ^= 1;
+    s = new_server(SCRAM_SHA256, true, cb, 2, true, &a);
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "p=tls-unique,,", "user", "pencil", other,
+                              sizeof other, &failure, NULL),
+                     SCRAM_FAILURE);
+    ck_assert_ptr_null(scram_server_unbindable_user(s));
+    scram_server_free(s);
+}
+END_TEST
+
+/* A TLS 1.3 server: what tls.c gives there. */
+static scram_server *tls13_plus_server(scram_hash h, account *a)
+{
+    static const scram_channel_binding cb[2] = {
+        { "tls-exporter", EXPORTER, sizeof EXPORTER },
+        { "tls-server-end-point", END_POINT, sizeof END_POINT },
+    };
+    scram_server *s = new_server(h, true, cb, 2, true, a);
+    scram_server_set_tls13(s);
+    return s;
+}
+
+START_TEST(tls_unique_on_tls13_fails_after_the_proof)
+{
+    account a;
+    make_rfc_account(&a);
+    const char *failure = NULL;
+    for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
+        /* slixmpp 1.8.3 on TLS 1.3: refused, but only after its proof, which shows that the
+         * password holder's one binding is tls-unique taken over TLS 1.3. */
+        const unsigned char *finished[2] = { FINISHED48, FINISHED32 };
+        size_t finished_len[2] = { sizeof FINISHED48, sizeof FINISHED32 };
+        for (int i = 0; i < 2; i++) {
+            scram_server *s = tls13_plus_server((scram_hash)h, &a);
+            char *out = NULL;
+            ck_assert_int_eq(exchange(s, (scram_hash)h, "p=tls-unique,,", "user", "pencil",
+                                      finished[i], finished_len[i], &failure, &out),
+                             SCRAM_FAILURE);
+            ck_assert_str_eq(failure, "not-authorized");
+            ck_assert_str_eq(out, "e=unsupported-channel-binding-type");
+            free(out);
+            ck_assert(scram_server_failed_on_binding(s)); /* the password was right: no delay */
+            ck_assert_str_eq(scram_server_unbindable_user(s), "user");
+            ck_assert_ptr_null(scram_server_username(s)); /* not authenticated */
+            scram_server_free(s);
+        }
+
+        /* A TLS 1.2 Finished: the client is on TLS 1.2 with someone else (a man in the middle
+         * who made a client that also knows tls-exporter fall back to tls-unique). */
+        scram_server *s = tls13_plus_server((scram_hash)h, &a);
+        ck_assert_int_eq(exchange(s, (scram_hash)h, "p=tls-unique,,", "user", "pencil",
+                                  FINISHED12, sizeof FINISHED12, &failure, NULL),
+                         SCRAM_FAILURE);
+        ck_assert(scram_server_failed_on_binding(s));
+        ck_assert_ptr_null(scram_server_unbindable_user(s));
+        scram_server_free(s);
+
+        /* No binding data at all. */
+        s = tls13_plus_server((scram_hash)h, &a);
+        ck_assert_int_eq(exchange(s, (scram_hash)h, "p=tls-unique,,", "user", "pencil", NULL, 0,
+                                  &failure, NULL),
+                         SCRAM_FAILURE);
+        ck_assert_ptr_null(scram_server_unbindable_user(s));
+        scram_server_free(s);
+
+        /* Without the password nothing is proved (a man in the middle forging the attempt),
+         * and it is an ordinary credential failure. */
+        s = tls13_plus_server((scram_hash)h, &a);
+        ck_assert_int_eq(exchange(s, (scram_hash)h, "p=tls-unique,,", "user", "wrong",
+                                  FINISHED48, sizeof FINISHED48, &failure, NULL),
+                         SCRAM_FAILURE);
+        ck_assert_str_eq(failure, "not-authorized");
+        ck_assert(!scram_server_failed_on_binding(s));
+        ck_assert_ptr_null(scram_server_unbindable_user(s));
+        scram_server_free(s);
+
+        /* An unknown account proves nothing either. */
+        s = tls13_plus_server((scram_hash)h, &a);
+        ck_assert_int_eq(exchange(s, (scram_hash)h, "p=tls-unique,,", "ghost", "pencil",
+                                  FINISHED48, sizeof FINISHED48, &failure, NULL),
+                         SCRAM_FAILURE);
+        ck_assert_ptr_null(scram_server_unbindable_user(s));
+        scram_server_free(s);
+    }
+
+    /* Only tls-unique gets this: any other unknown type is refused at once. */
+    a.calls = 0;
+    scram_server *s = tls13_plus_server(SCRAM_SHA256, &a);
+    char *out = step(s, "p=tls-foo,,n=user,r=abcdef", SCRAM_FAILURE, "not-authorized");
+    ck_assert_str_eq(out, "e=unsupported-channel-binding-type");
+    free(out);
+    ck_assert_int_eq(a.calls, 0);
+    scram_server_free(s);
+}
+END_TEST
+
+START_TEST(y_is_honest_only_for_the_user_who_proved_it)
+{
+    account a;
+    make_rfc_account(&a);
+    const char *failure = NULL;
+    /* -PLUS was offered, but "user" proved on this stream that its client cannot bind. */
+    scram_server *s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "user");
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "y,,", "user", "pencil", NULL, 0, &failure, NULL),
+                     SCRAM_SUCCESS);
+    ck_assert_str_eq(scram_server_username(s), "user");
+    scram_server_free(s);
+
+    /* It still has to know the password. */
+    s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "user");
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "y,,", "user", "wrong", NULL, 0, &failure, NULL),
+                     SCRAM_FAILURE);
+    ck_assert(!scram_server_failed_on_binding(s));
+    scram_server_free(s);
+
+    /* Someone else's proof (an attacker's own account) does not excuse this user's "y". */
+    a.calls = 0;
+    s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "mallory");
+    step_fail(s, "y,,n=user,r=abcdef", "not-authorized");
+    ck_assert(scram_server_failed_on_binding(s));
+    ck_assert_int_eq(a.calls, 0); /* refused before any credential check */
+    scram_server_free(s);
+
+    /* Compared after SASLprep: "user" with a soft hyphen (mapped to nothing) is "user". */
+    s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "user");
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "y,,", "us\xc2\xad" "er", "pencil", NULL, 0,
+                              &failure, NULL),
+                     SCRAM_SUCCESS);
+    scram_server_free(s);
+
+    /* Cleared again: back to the downgrade rule. */
+    s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "user");
+    scram_server_allow_y(s, NULL);
+    step_fail(s, "y,,n=user,r=abcdef", "not-authorized");
+    scram_server_free(s);
+
+    /* "n" and -PLUS are untouched by it. */
+    s = new_server(SCRAM_SHA256, false, NULL, 0, true, &a);
+    scram_server_allow_y(s, "user");
+    ck_assert_int_eq(exchange(s, SCRAM_SHA256, "n,,", "user", "pencil", NULL, 0, &failure, NULL),
+                     SCRAM_SUCCESS);
+    scram_server_free(s);
+}
+END_TEST
+
 START_TEST(binding_flag_must_match_mechanism)
 {
     account a;
@@ -926,6 +1101,9 @@ static Suite *scram_suite(void)
     tcase_add_test(tc, tls_exporter_binding);
     tcase_add_test(tc, unsupported_binding_type);
     tcase_add_test(tc, binding_flag_must_match_mechanism);
+    tcase_add_test(tc, tls_unique_binding_on_tls12);
+    tcase_add_test(tc, tls_unique_on_tls13_fails_after_the_proof);
+    tcase_add_test(tc, y_is_honest_only_for_the_user_who_proved_it);
     tcase_add_test(tc, authzid_returned);
     tcase_add_test(tc, username_escapes_and_saslprep);
     tcase_add_test(tc, malformed_client_first);
