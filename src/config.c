@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_lists.h"
 #include "config_values.h"
 #include "log.h"
 #include "tern/jid.h"
@@ -204,59 +205,6 @@ static void fail(parse_state *st, int line, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- lists ---- */
-
-static void strings_add(config_strings *list, const char *s)
-{
-    list->items = xrealloc(list->items, (list->n + 1) * sizeof *list->items);
-    list->items[list->n++] = xstrdup(s);
-}
-
-static bool strings_contain(const config_strings *list, const char *s)
-{
-    for (size_t i = 0; i < list->n; i++)
-        if (strcmp(list->items[i], s) == 0)
-            return true;
-    return false;
-}
-
-static void strings_free(config_strings *list)
-{
-    for (size_t i = 0; i < list->n; i++)
-        free(list->items[i]);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
-}
-
-static void settings_free(config_settings *list)
-{
-    for (size_t i = 0; i < list->n; i++) {
-        free(list->items[i].module);
-        free(list->items[i].key);
-        free(list->items[i].value);
-    }
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
-}
-
-static const config_setting *settings_find(const config_settings *list, const char *module,
-                                           const char *key)
-{
-    for (size_t i = 0; i < list->n; i++)
-        if (strcmp(list->items[i].module, module) == 0 &&
-            (!key || strcmp(list->items[i].key, key) == 0))
-            return &list->items[i];
-    return NULL;
-}
-
-static void addrs_add(config_addr_list *list, const config_addr *addr)
-{
-    list->items = xrealloc(list->items, (list->n + 1) * sizeof *list->items);
-    list->items[list->n++] = *addr;
-}
-
 /* Adds one word of a list value to its field; 0 or -1 after fail(). */
 static int add_word(parse_state *st, const key_spec *k, void *field, const char *word)
 {
@@ -270,8 +218,8 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             return -1;
         }
         bool bare_user = jid.node && !jid.resource;
-        if (bare_user && !strings_contain(field, jid.bare))
-            strings_add(field, jid.bare);
+        if (bare_user && !config_strings_contain(field, jid.bare))
+            config_strings_add(field, jid.bare);
         jid_free(&jid);
         if (!bare_user) {
             fail(st, line, "admin JID '%s' must be a bare JID (user@domain)", word);
@@ -284,7 +232,7 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             fail(st, line, "invalid DNS server '%s' (expected IP, IP:PORT or [IPv6]:PORT)", word);
             return -1;
         }
-        strings_add(field, word);
+        config_strings_add(field, word);
         return 0;
     case V_ADDRS: {
         config_addr addr;
@@ -293,7 +241,7 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             fail(st, line, "invalid address '%s' in %s (%s)", word, k->name, why);
             return -1;
         }
-        addrs_add(field, &addr);
+        config_addrs_add(field, &addr);
         return 0;
     }
     case V_MODULES:
@@ -301,11 +249,11 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             fail(st, line, "invalid module name '%s' (expected letters a-z, digits and _)", word);
             return -1;
         }
-        if (strings_contain(field, word)) {
+        if (config_strings_contain(field, word)) {
             fail(st, line, "module '%s' is listed twice", word);
             return -1;
         }
-        strings_add(field, word);
+        config_strings_add(field, word);
         return 0;
     case V_ORIGINS:
         if (strcmp(word, "*") != 0 && !config_valid_origin(word)) {
@@ -313,8 +261,8 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
                  "scheme://host[:port], without a path)", word);
             return -1;
         }
-        if (!strings_contain(field, word))
-            strings_add(field, word);
+        if (!config_strings_contain(field, word))
+            config_strings_add(field, word);
         return 0;
     case V_DOMAINS: {
         char *domain = NULL;
@@ -322,8 +270,8 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
             fail(st, line, "invalid domain '%s' in %s", word, k->name);
             return -1;
         }
-        if (!strings_contain(field, domain))
-            strings_add(field, domain);
+        if (!config_strings_contain(field, domain))
+            config_strings_add(field, domain);
         free(domain);
         return 0;
     }
@@ -484,7 +432,7 @@ static void open_module(parse_state *st, const char *name)
              name);
         return;
     }
-    const config_setting *dup = settings_find(&st->sections, name, NULL);
+    const config_setting *dup = config_settings_find(&st->sections, name, NULL);
     if (dup) {
         fail(st, st->lineno, "duplicate section [module %s] (first on line %d)", name, dup->line);
         return;
@@ -667,7 +615,7 @@ static int add_setting(parse_state *st, config_settings *list, const char *modul
              "and _)", key, module);
         return -1;
     }
-    const config_setting *dup = settings_find(list, module, key);
+    const config_setting *dup = config_settings_find(list, module, key);
     if (dup) {
         fail(st, st->lineno, "%s is already set on line %d", key, dup->line);
         return -1;
@@ -733,7 +681,7 @@ static void default_addr(parse_state *st, config_addr_list *list, key_id id, con
         return; /* an explicit empty value means "no listener" */
     if (config_parse_addr(text, &addr) < 0)
         abort(); /* our own constant */
-    addrs_add(list, &addr);
+    config_addrs_add(list, &addr);
 }
 
 static void finish_config(parse_state *st)
@@ -756,7 +704,7 @@ static void finish_config(parse_state *st)
     else if (cfg->tls_key && !cfg->tls_cert)
         fail(st, st->seen[K_TLS_KEY], "[tls] has key but no cert");
     for (size_t i = 0; i < cfg->s2s_secure_domains.n; i++)
-        if (strings_contain(&cfg->s2s_insecure_domains, cfg->s2s_secure_domains.items[i])) {
+        if (config_strings_contain(&cfg->s2s_insecure_domains, cfg->s2s_secure_domains.items[i])) {
             fail(st, st->seen[K_S2S_INSECURE_DOMAINS], "domain '%s' is in both secure_domains "
                  "and insecure_domains", cfg->s2s_secure_domains.items[i]);
             break;
@@ -827,47 +775,12 @@ config *config_load(const char *path, char *err, size_t err_len)
         fclose(st.fp);
     free(st.buf);
     free(st.module);
-    settings_free(&st.sections);
+    config_settings_free(&st.sections);
     if (st.failed) {
         config_free(cfg);
         return NULL;
     }
     return cfg;
-}
-
-void config_free(config *cfg)
-{
-    if (!cfg)
-        return;
-    free(cfg->path);
-    free(cfg->dir);
-    free(cfg->data_dir);
-    strings_free(&cfg->admins);
-    strings_free(&cfg->dns_servers);
-    free(cfg->module_dir);
-    free(cfg->pid_file);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
-    free(cfg->tls_ca_file);
-    free(cfg->tls_priority);
-    config_addr_list *lists[] = { &cfg->c2s_listen, &cfg->c2s_tls_listen, &cfg->s2s_listen,
-                                  &cfg->http_listen, &cfg->http_tls_listen };
-    for (size_t i = 0; i < ARRAY_LEN(lists); i++)
-        free(lists[i]->items);
-    free(cfg->http_static_dir);
-    strings_free(&cfg->http_cors_origins);
-    strings_free(&cfg->s2s_secure_domains);
-    strings_free(&cfg->s2s_insecure_domains);
-    for (size_t i = 0; i < cfg->n_hosts; i++) {
-        free(cfg->hosts[i].name);
-        strings_free(&cfg->hosts[i].modules);
-        free(cfg->hosts[i].cert);
-        free(cfg->hosts[i].key);
-        settings_free(&cfg->hosts[i].module_settings);
-    }
-    settings_free(&cfg->module_settings);
-    free(cfg->hosts);
-    free(cfg);
 }
 
 const config_host *config_find_host(const config *cfg, const char *domain)
@@ -880,14 +793,14 @@ const config_host *config_find_host(const config *cfg, const char *domain)
 
 bool config_is_admin(const config *cfg, const char *bare_jid)
 {
-    return strings_contain(&cfg->admins, bare_jid);
+    return config_strings_contain(&cfg->admins, bare_jid);
 }
 
 bool config_s2s_requires_certificate(const config *cfg, const char *domain)
 {
-    if (strings_contain(&cfg->s2s_secure_domains, domain))
+    if (config_strings_contain(&cfg->s2s_secure_domains, domain))
         return true;
-    if (strings_contain(&cfg->s2s_insecure_domains, domain))
+    if (config_strings_contain(&cfg->s2s_insecure_domains, domain))
         return false;
     return cfg->s2s_require_valid_certificates;
 }
@@ -896,6 +809,6 @@ const config_setting *config_module_setting(const config *cfg, const char *host,
                                             const char *module, const char *key)
 {
     const config_host *h = host ? config_find_host(cfg, host) : NULL;
-    const config_setting *set = h ? settings_find(&h->module_settings, module, key) : NULL;
-    return set ? set : settings_find(&cfg->module_settings, module, key);
+    const config_setting *set = h ? config_settings_find(&h->module_settings, module, key) : NULL;
+    return set ? set : config_settings_find(&cfg->module_settings, module, key);
 }
