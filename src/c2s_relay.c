@@ -11,6 +11,11 @@
  * half counts restarts, every input event carries the worker's count, and the main loop drops
  * events from before its last restart.
  *
+ * Back-pressure: the worker stops reading a client whose parsed elements wait, unrun, on the
+ * main loop (INPUT_HOLD_AT of them), and the main loop lets it read again once they drained to
+ * INPUT_RESUME_AT; a client whose output the worker cannot send gets the main loop's
+ * policy-violation (doc/architecture.md, "Back-pressure").
+ *
  * Life: the relay is freed when both halves are done with it (two references). The worker is
  * done once it has told the main loop the transport ended (ENDED, sent exactly once) and has
  * received FREE (always the main loop's last message for it); the main loop is done once c2s
@@ -35,6 +40,12 @@
  * TLS session itself stays on the worker. */
 #define N_BINDINGS SASL_N_BINDING_TYPES
 
+/* Elements parsed on the worker and not yet run on the main loop, per client: enough to keep
+ * a busy client's pipeline full, few enough that a flood waits in the client's socket, not in
+ * our memory. */
+#define INPUT_HOLD_AT 64
+#define INPUT_RESUME_AT 16
+
 typedef struct relay_cmd relay_cmd;
 typedef struct relay relay;
 
@@ -58,6 +69,10 @@ struct relay {
     tcp_stream *stream;       /* NULL once ended */
     unsigned worker_restarts;
     bool ended_sent;
+    bool input_held;          /* not reading: the main loop is behind (see the top) */
+    /* both halves */
+    atomic_uint unrun;        /* elements posted to the main loop and not yet run */
+    atomic_int hold_flag;     /* 1: the worker holds input and waits for UNHOLD */
 };
 
 static void relay_unref(relay *r)
@@ -86,6 +101,7 @@ typedef enum cmd_op {
     CMD_START_TLS,
     CMD_PAUSE,
     CMD_RESUME,
+    CMD_UNHOLD,    /* the main loop caught up with the input (see the top) */
     CMD_FREE,      /* the last command, alone in its batch */
 } cmd_op;
 
@@ -96,7 +112,8 @@ struct relay_cmd {
     tern_buf bytes; /* WRITE */
     tls_ctx *tls;   /* OPEN (direct TLS), START_TLS: one reference, the command's */
     int fd;         /* OPEN */
-    size_t max_stanza_size;
+    size_t max_stanza_size; /* OPEN */
+    conn_send_limits send;  /* OPEN */
     relay_cmd *then; /* the rest of the batch */
 };
 
@@ -319,6 +336,7 @@ typedef enum event_kind {
     EV_PARSE_ERROR,
     EV_TLS_READY,
     EV_ENDED,
+    EV_SEND_OVERFLOW, /* the client does not read what we send */
 } event_kind;
 
 typedef struct relay_event {
@@ -327,7 +345,8 @@ typedef struct relay_event {
     event_kind kind;
     unsigned restarts;       /* the worker's count when the input was parsed */
     tern_xml *tree;          /* HEADER (a copy), ELEMENT */
-    char *text;              /* HEADER: default namespace; PARSE_ERROR, ENDED: the reason */
+    char *text;              /* HEADER: default namespace; PARSE_ERROR, ENDED,
+                              * SEND_OVERFLOW: the reason */
     tern_stream_error cond;  /* PARSE_ERROR */
     gnutls_datum_t bindings[N_BINDINGS]; /* TLS_READY */
 } relay_event;
@@ -364,6 +383,10 @@ static void deliver(relay *r, relay_event *e)
         c2s_link_ended(r->c2s, e->text); /* frees the link: relay_free() */
         return;
     }
+    if (e->kind == EV_SEND_OVERFLOW) {
+        c2s_stream_error(r->c2s, STREAM_ERR_POLICY_VIOLATION, e->text);
+        return;
+    }
     if (e->kind == EV_TLS_READY) {
         r->encrypted = true;
         memcpy(r->bindings, e->bindings, sizeof r->bindings);
@@ -391,10 +414,20 @@ static void deliver(relay *r, relay_event *e)
     }
 }
 
+/* On the main loop: an element of the client's ran. */
+static void input_ran(relay *r)
+{
+    unsigned left = atomic_fetch_sub(&r->unrun, 1) - 1;
+    if (left <= INPUT_RESUME_AT && atomic_exchange(&r->hold_flag, 0) == 1 && !r->link_freed)
+        add_to_batch(r, cmd_new(r, CMD_UNHOLD));
+}
+
 static void run_event(inbox_msg *m)
 {
     relay_event *e = (relay_event *)m;
     relay *r = e->r;
+    if (e->kind == EV_ELEMENT)
+        input_ran(r);
     if (!r->link_freed)
         deliver(r, e);
     else if (e->kind == EV_ENDED) {
@@ -414,11 +447,30 @@ static void on_header(void *ctx, const tern_xml *header, const char *default_ns)
     post_event(e);
 }
 
+/* On the worker. The flag is set after the hold and the count read again after the flag, so
+ * either the main loop sees the flag or we see that it caught up (both atomics are seq_cst);
+ * the exchange makes exactly one side lift the hold. */
+static void hold_if_behind(relay *r, unsigned unrun)
+{
+    if (unrun < INPUT_HOLD_AT || r->input_held || !r->stream)
+        return;
+    r->input_held = true;
+    tcp_stream_hold_input(r->stream, true);
+    atomic_store(&r->hold_flag, 1);
+    if (atomic_load(&r->unrun) <= INPUT_RESUME_AT && atomic_exchange(&r->hold_flag, 0) == 1) {
+        r->input_held = false;
+        tcp_stream_hold_input(r->stream, false);
+    }
+}
+
 static void on_element(void *ctx, tern_xml *x)
 {
-    relay_event *e = event_for(ctx, EV_ELEMENT);
+    relay *r = ctx;
+    relay_event *e = event_for(r, EV_ELEMENT);
     e->tree = x;
+    unsigned unrun = atomic_fetch_add(&r->unrun, 1) + 1;
     post_event(e);
+    hold_if_behind(r, unrun);
 }
 
 static void on_closed_by_client(void *ctx) { post_event(event_for(ctx, EV_CLIENT_CLOSE)); }
@@ -459,15 +511,23 @@ static void on_ended(void *ctx, const char *reason)
     r->stream = NULL;
 }
 
+static void on_send_overflow(void *ctx, const char *why)
+{
+    relay_event *e = event_for(ctx, EV_SEND_OVERFLOW);
+    e->text = xstrdup(why);
+    post_event(e);
+}
+
 static const tcp_stream_sink relay_sink = {
     on_header, on_element, on_closed_by_client, on_parse_error, on_tls_ready, on_ended,
+    on_send_overflow,
 };
 
 /* On the worker. */
 static void run_cmd(relay *r, relay_cmd *c)
 {
     if (c->op == CMD_OPEN) {
-        tcp_stream_limits limits = { c->max_stanza_size };
+        tcp_stream_limits limits = { c->max_stanza_size, c->send };
         r->stream = tcp_stream_new(worker_base(r->worker), c->fd, &relay_sink, r, r->id,
                                    &limits, c->tls);
         return;
@@ -505,6 +565,10 @@ static void run_cmd(relay *r, relay_cmd *c)
     case CMD_RESUME:
         tcp_stream_pause_reading(s, c->op == CMD_PAUSE);
         break;
+    case CMD_UNHOLD:
+        r->input_held = false;
+        tcp_stream_hold_input(s, false);
+        break;
     default:
         break;
     }
@@ -522,6 +586,8 @@ void c2s_relay_accept(worker *w, int fd, bool direct_tls)
 {
     relay *r = xcalloc(1, sizeof *r);
     atomic_init(&r->refs, 2);
+    atomic_init(&r->unrun, 0);
+    atomic_init(&r->hold_flag, 0);
     r->worker = w;
     socket_peer_name(fd, r->peer, sizeof r->peer);
     r->c2s = c2s_new(&relay_link_ops, r, r->peer);
@@ -530,6 +596,8 @@ void c2s_relay_accept(worker *w, int fd, bool direct_tls)
     relay_cmd *c = cmd_new(r, CMD_OPEN);
     c->fd = fd;
     c->max_stanza_size = server.cfg->c2s_max_stanza_size;
+    const config_send_queue *q = &server.cfg->c2s_send_queue;
+    c->send = (conn_send_limits){ q->high_water, q->max, q->timeout };
     if (direct_tls) {
         tls_ctx_ref(server.tls);
         c->tls = server.tls;

@@ -177,8 +177,15 @@ static void on_ended(void *ctx, const char *reason)
     c2s_link_ended(t->c2s, reason);
 }
 
+static void on_send_overflow(void *ctx, const char *why)
+{
+    tcp_link *t = ctx;
+    c2s_stream_error(t->c2s, STREAM_ERR_POLICY_VIOLATION, why);
+}
+
 static const tcp_stream_sink c2s_sink = {
     on_header, on_element, on_closed_by_client, on_parse_error, on_tls_ready, on_ended,
+    on_send_overflow,
 };
 
 void c2s_accept(int fd, bool direct_tls)
@@ -202,7 +209,9 @@ void c2s_accept(int fd, bool direct_tls)
     tcp_link *t = xcalloc(1, sizeof *t);
     t->c2s = c2s_new(&tcp_link_ops, t, peer);
     uint64_t id = c2s_id(t->c2s);
-    tcp_stream_limits limits = { server.cfg->c2s_max_stanza_size };
+    const config_send_queue *q = &server.cfg->c2s_send_queue;
+    tcp_stream_limits limits = { server.cfg->c2s_max_stanza_size,
+                                 { q->high_water, q->max, q->timeout } };
     t->stream = tcp_stream_new(server.base, fd, &c2s_sink, t, id, &limits,
                                direct_tls ? server.tls : NULL);
     log_info(id, "client connection from %s%s", tcp_stream_peer(t->stream),

@@ -290,7 +290,13 @@ static void on_closed(void *ctx, const char *reason)
     c2s_link_ended(l->c2s, reason);
 }
 
-static const ws_handlers ws_callbacks = { on_message, on_closed };
+static void on_send_overflow(void *ctx, const char *why)
+{
+    ws_link *l = ctx;
+    c2s_stream_error(l->c2s, STREAM_ERR_POLICY_VIOLATION, why);
+}
+
+static const ws_handlers ws_callbacks = { on_message, on_closed, on_send_overflow };
 
 /* ---- the HTTP side ---- */
 

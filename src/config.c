@@ -81,11 +81,13 @@ typedef enum key_id {
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
     K_C2S_MAX_PER_ADDRESS, K_C2S_MAX_UNAUTH, K_C2S_MAX_UNAUTH_PER_ADDRESS, K_C2S_LOGIN_RATE,
+    K_C2S_SEND_HIGH, K_C2S_SEND_MAX, K_C2S_SEND_TIMEOUT,
     K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
     K_S2S_MAX_PER_ADDRESS, K_S2S_MAX_UNAUTH, K_S2S_MAX_UNAUTH_PER_ADDRESS,
     K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS,
+    K_S2S_SEND_HIGH, K_S2S_SEND_MAX, K_S2S_SEND_TIMEOUT,
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
-    K_HTTP_MAX_BODY_SIZE,
+    K_HTTP_MAX_BODY_SIZE, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX, K_HTTP_SEND_TIMEOUT,
     K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
     K_COUNT
 } key_id;
@@ -133,6 +135,12 @@ static const key_spec keys[K_COUNT] = {
                                        C(c2s_max_unauthenticated_per_address), 1, 1048576 },
     [K_C2S_LOGIN_RATE] = { SEC_C2S, "logins_per_second_per_address", V_UINT,
                            C(c2s_logins_per_second_per_address), 1, 100000 },
+    [K_C2S_SEND_HIGH] = { SEC_C2S, "send_queue_high_water", V_SIZE,
+                           C(c2s_send_queue.high_water), 16384, 1073741824 },
+    [K_C2S_SEND_MAX] = { SEC_C2S, "max_send_queue", V_SIZE, C(c2s_send_queue.max), 65536,
+                          1073741824 },
+    [K_C2S_SEND_TIMEOUT] = { SEC_C2S, "send_queue_timeout", V_UINT, C(c2s_send_queue.timeout),
+                              0, 86400 },
     [K_S2S_LISTEN] = { SEC_S2S, "listen", V_ADDRS, C(s2s_listen), 0, 0 },
     [K_S2S_DIALBACK] = { SEC_S2S, "dialback", V_BOOL, C(s2s_dialback), 0, 0 },
     [K_S2S_MAX_STANZA_SIZE] = { SEC_S2S, "max_stanza_size", V_SIZE, C(s2s_max_stanza_size),
@@ -149,12 +157,24 @@ static const key_spec keys[K_COUNT] = {
                                0, 0 },
     [K_S2S_INSECURE_DOMAINS] = { SEC_S2S, "insecure_domains", V_DOMAINS,
                                  C(s2s_insecure_domains), 0, 0 },
+    [K_S2S_SEND_HIGH] = { SEC_S2S, "send_queue_high_water", V_SIZE,
+                           C(s2s_send_queue.high_water), 16384, 1073741824 },
+    [K_S2S_SEND_MAX] = { SEC_S2S, "max_send_queue", V_SIZE, C(s2s_send_queue.max), 65536,
+                          1073741824 },
+    [K_S2S_SEND_TIMEOUT] = { SEC_S2S, "send_queue_timeout", V_UINT, C(s2s_send_queue.timeout),
+                              0, 86400 },
     [K_HTTP_LISTEN] = { SEC_HTTP, "listen", V_ADDRS, C(http_listen), 0, 0 },
     [K_HTTP_TLS_LISTEN] = { SEC_HTTP, "tls_listen", V_ADDRS, C(http_tls_listen), 0, 0 },
     [K_HTTP_STATIC_DIR] = { SEC_HTTP, "static_dir", V_PATH_OPT, C(http_static_dir), 0, 0 },
     [K_HTTP_CORS_ORIGINS] = { SEC_HTTP, "cors_origins", V_ORIGINS, C(http_cors_origins), 0, 0 },
     [K_HTTP_MAX_BODY_SIZE] = { SEC_HTTP, "max_body_size", V_SIZE, C(http_max_body_size),
                                1024, 1073741824 },
+    [K_HTTP_SEND_HIGH] = { SEC_HTTP, "send_queue_high_water", V_SIZE,
+                           C(http_send_queue.high_water), 16384, 1073741824 },
+    [K_HTTP_SEND_MAX] = { SEC_HTTP, "max_send_queue", V_SIZE, C(http_send_queue.max), 65536,
+                          1073741824 },
+    [K_HTTP_SEND_TIMEOUT] = { SEC_HTTP, "send_queue_timeout", V_UINT, C(http_send_queue.timeout),
+                              0, 86400 },
     [K_HOST_MODULES] = { SEC_HOST, "modules", V_MODULES, H(modules), 0, 0 },
     [K_HOST_REGISTRATION] = { SEC_HOST, "registration", V_BOOL, H(registration), 0, 0 },
     [K_HOST_CERT] = { SEC_HOST, "cert", V_PATH_OPT, H(cert), 0, 0 },
@@ -684,6 +704,15 @@ static void default_addr(parse_state *st, config_addr_list *list, key_id id, con
     config_addrs_add(list, &addr);
 }
 
+static void check_send_queue(parse_state *st, const char *sec_name, const config_send_queue *q,
+                             key_id high, key_id max)
+{
+    if (q->high_water > q->max)
+        fail(st, st->seen[high] ? st->seen[high] : st->seen[max],
+             "[%s] send_queue_high_water (%zu) must not be over max_send_queue (%zu)", sec_name,
+             q->high_water, q->max);
+}
+
 static void finish_config(parse_state *st)
 {
     config *cfg = st->cfg;
@@ -709,6 +738,9 @@ static void finish_config(parse_state *st)
                  "and insecure_domains", cfg->s2s_secure_domains.items[i]);
             break;
         }
+    check_send_queue(st, "c2s", &cfg->c2s_send_queue, K_C2S_SEND_HIGH, K_C2S_SEND_MAX);
+    check_send_queue(st, "s2s", &cfg->s2s_send_queue, K_S2S_SEND_HIGH, K_S2S_SEND_MAX);
+    check_send_queue(st, "http", &cfg->http_send_queue, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX);
     if (cfg->n_hosts == 0)
         fail(st, 0, "no [host NAME] section: at least one host is required");
 }
@@ -753,6 +785,10 @@ config *config_load(const char *path, char *err, size_t err_len)
     cfg->s2s_dialback = true;
     cfg->s2s_max_stanza_size = 524288;
     cfg->http_max_body_size = 1048576;
+    const config_send_queue send_queue = { 512 * 1024, 16 * 1024 * 1024, 60 };
+    cfg->c2s_send_queue = send_queue;
+    cfg->s2s_send_queue = send_queue;
+    cfg->http_send_queue = send_queue;
 
     st.fp = fopen(path, "r");
     if (!st.fp || set_location(cfg, path) < 0) {

@@ -48,6 +48,15 @@ typedef struct config_host {
     int line;                 /* line of the [host NAME] header */
 } config_host;
 
+/* Back-pressure on a peer that does not read (conn.h, conn_send_limits): stop reading its
+ * input at high_water bytes waiting to be sent, close it with policy-violation past max or
+ * after timeout seconds over high_water. Defaults 512 KiB, 16 MiB, 60 s. */
+typedef struct config_send_queue {
+    size_t high_water;        /* send_queue_high_water */
+    size_t max;               /* max_send_queue */
+    unsigned timeout;         /* send_queue_timeout; 0: no time limit */
+} config_send_queue;
+
 typedef struct config {
     char *path;               /* absolute path of the file */
     char *dir;                /* its folder */
@@ -80,6 +89,7 @@ typedef struct config {
     unsigned c2s_max_unauthenticated;             /* default 2000 */
     unsigned c2s_max_unauthenticated_per_address; /* default 32 */
     unsigned c2s_logins_per_second_per_address;   /* default 10 */
+    config_send_queue c2s_send_queue;
 
     /* [s2s] */
     config_addr_list s2s_listen;
@@ -88,6 +98,7 @@ typedef struct config {
     unsigned s2s_max_unauthenticated;             /* incoming; default 500 */
     unsigned s2s_max_unauthenticated_per_address; /* incoming; default 16 */
     size_t s2s_max_stanza_size;       /* default 524288 */
+    config_send_queue s2s_send_queue;
     /* Peers must authenticate with a certificate valid for their domain (PKIX against [tls]
      * ca_file, RFC 6125 names); dialback alone is not enough. Default no. The lists are the
      * exceptions: secure_domains always need one, insecure_domains never (prepared domains,
@@ -102,6 +113,7 @@ typedef struct config {
     char *http_static_dir;            /* absolute, or NULL: no static files */
     config_strings http_cors_origins; /* serialized origins allowed by CORS; "*": any */
     size_t http_max_body_size;        /* largest request body; default 1048576 */
+    config_send_queue http_send_queue; /* HTTP, BOSH and WebSocket connections */
 
     config_settings module_settings;  /* every [module NAME] section's keys */
 

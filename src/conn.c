@@ -42,7 +42,14 @@ struct conn {
     size_t out_sent;      /* bytes of `out` already written */
     const conn_handlers *h;
     void *ctx;
-    bool paused;
+    bool paused;          /* by the owner */
+    conn_send_limits limits;
+    bool congested;       /* send queue over high_water: not reading (see conn.h) */
+    bool overflowed;      /* on_send_overflow is due or done: no more checks */
+    bool drained_due;     /* on_send_drained is due */
+    struct event *ev_congested_timer;
+    struct event *ev_notify; /* runs the overflow / drained handlers on their own turn */
+    const char *overflow_why;
     bool closing;
     bool finished;        /* on_closed was called */
     int depth;            /* nesting of callbacks into the owner */
@@ -174,6 +181,10 @@ static void release(conn *c)
     event_free(c->ev_write);
     if (c->ev_close_timer)
         event_free(c->ev_close_timer);
+    if (c->ev_congested_timer)
+        event_free(c->ev_congested_timer);
+    if (c->ev_notify)
+        event_free(c->ev_notify);
     if (c->tls)
         gnutls_deinit(c->tls);
     if (c->tls_ctx)
@@ -224,6 +235,10 @@ static void finish(conn *c, const char *reason)
     c->finished = true;
     event_del(c->ev_read);
     event_del(c->ev_write);
+    if (c->ev_congested_timer)
+        evtimer_del(c->ev_congested_timer);
+    if (c->ev_notify)
+        event_del(c->ev_notify);
     if (c->tls && c->state == CONN_TLS)
         gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort close_notify; never blocks */
     if (c->fd >= 0) {
@@ -347,7 +362,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         do_handshake(c);
         return;
     }
-    if (c->paused || c->closing)
+    if (c->paused || c->congested || c->closing)
         return;
     char buf[READ_CHUNK];
     /* A few reads per wake-up, so one busy peer cannot starve the others. */
@@ -361,7 +376,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         CALL_OWNER(c, c->h->on_data(c->ctx, buf, (size_t)n));
-        if (!still_alive(c) || c->paused || c->closing || (c->tls && c->state != CONN_TLS))
+        if (!still_alive(c) || c->paused || c->congested || c->closing ||
+            (c->tls && c->state != CONN_TLS))
             return;
         bool more = c->state == CONN_TLS ? gnutls_record_check_pending(c->tls) > 0
                                          : (size_t)n == sizeof buf;
@@ -374,8 +390,96 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 void conn_pause_reading(conn *c, bool paused)
 {
     c->paused = paused;
-    if (!paused && !c->closing && !c->finished)
+    if (!paused && !c->congested && !c->closing && !c->finished)
         event_active(c->ev_read, EV_READ, 0); /* data may have been left in the buffers */
+}
+
+/* ---- back-pressure ---- */
+
+void conn_set_send_limits(conn *c, const conn_send_limits *limits) { c->limits = *limits; }
+
+bool conn_send_congested(const conn *c) { return c->congested; }
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->finished || c->free_requested)
+        return;
+    if (c->overflow_why && !c->closing) {
+        const char *why = c->overflow_why;
+        if (!c->h->on_send_overflow) {
+            finish(c, why);
+            return;
+        }
+        CALL_OWNER(c, c->h->on_send_overflow(c->ctx, why));
+        still_alive(c);
+        return;
+    }
+    if (c->drained_due) {
+        c->drained_due = false;
+        if (c->h->on_send_drained) {
+            CALL_OWNER(c, c->h->on_send_drained(c->ctx));
+            still_alive(c);
+        }
+    }
+}
+
+static void notify_later(conn *c)
+{
+    if (!c->ev_notify)
+        c->ev_notify = event_new(c->base, -1, 0, on_notify, c);
+    event_active(c->ev_notify, 0, 0);
+}
+
+static void overflow(conn *c, const char *why)
+{
+    c->overflowed = true;
+    c->overflow_why = why;
+    log_warn(c->id, "%s does not read what we send (%zu bytes waiting): %s", c->peer,
+             conn_pending_output(c), why);
+    notify_later(c);
+}
+
+static void on_congested_too_long(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->congested && !c->overflowed && !c->closing && !c->finished)
+        overflow(c, "the send queue stayed over its high-water mark too long");
+}
+
+/* Called whenever output was queued or written. */
+static void check_send_queue(conn *c)
+{
+    if (!c->limits.high_water || c->overflowed || c->closing || c->finished)
+        return;
+    size_t pending = conn_pending_output(c);
+    if (c->limits.max && pending > c->limits.max) {
+        overflow(c, "the send queue is over its maximum");
+        return;
+    }
+    if (!c->congested && pending >= c->limits.high_water) {
+        c->congested = true;
+        log_debug(c->id, "%s: %zu bytes wait to be sent; not reading until they drain", c->peer,
+                  pending);
+        if (c->limits.timeout) {
+            if (!c->ev_congested_timer)
+                c->ev_congested_timer = evtimer_new(c->base, on_congested_too_long, c);
+            struct timeval tv = { (time_t)c->limits.timeout, 0 };
+            evtimer_add(c->ev_congested_timer, &tv);
+        }
+    } else if (c->congested && pending <= c->limits.high_water / 2) {
+        c->congested = false;
+        if (c->ev_congested_timer)
+            evtimer_del(c->ev_congested_timer);
+        if (!c->paused)
+            event_active(c->ev_read, EV_READ, 0);
+        c->drained_due = true;
+        notify_later(c);
+    }
 }
 
 /* ---- writing ---- */
@@ -386,8 +490,10 @@ size_t conn_pending_output(const conn *c) { return c->out.len - c->out_sent; }
 
 void conn_flush(conn *c)
 {
-    if (!c->finished && !c->free_requested)
-        event_add(c->ev_write, NULL);
+    if (c->finished || c->free_requested)
+        return;
+    event_add(c->ev_write, NULL);
+    check_send_queue(c);
 }
 
 void conn_write(conn *c, const char *data, size_t len)
@@ -408,6 +514,20 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     try_write(c);
 }
 
+/* The socket took part of the output and waits to take more. Sent bytes at the front are
+ * dropped once they are most of the buffer, so a peer that reads slowly but steadily keeps a
+ * buffer the size of what waits, not of everything ever sent to it. */
+static void output_waits(conn *c)
+{
+    if (c->out_sent >= 64 * 1024 && c->out_sent >= c->out.len / 2) {
+        memmove(c->out.data, c->out.data + c->out_sent, c->out.len - c->out_sent);
+        c->out.len -= c->out_sent;
+        c->out_sent = 0;
+    }
+    event_add(c->ev_write, NULL);
+    check_send_queue(c);
+}
+
 static void try_write(conn *c)
 {
     while (c->out_sent < c->out.len) {
@@ -415,9 +535,11 @@ static void try_write(conn *c)
         const char *data = c->out.data + c->out_sent;
         ssize_t n;
         if (c->state == CONN_TLS) {
+            /* After GNUTLS_E_AGAIN the record is already encrypted inside GnuTLS; the retry
+             * passes the same bytes (possibly moved by output_waits), as GnuTLS requires. */
             n = gnutls_record_send(c->tls, data, left < TLS_RECORD ? left : TLS_RECORD);
             if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-                event_add(c->ev_write, NULL);
+                output_waits(c);
                 return;
             }
             if (n < 0) {
@@ -427,7 +549,7 @@ static void try_write(conn *c)
         } else {
             n = send(c->fd, data, left, MSG_NOSIGNAL);
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                event_add(c->ev_write, NULL);
+                output_waits(c);
                 return;
             }
             if (n < 0) {
@@ -444,6 +566,7 @@ static void try_write(conn *c)
     buf_free(&c->out);
     buf_init(&c->out);
     c->out_sent = 0;
+    check_send_queue(c);
     if (c->tls_pending)
         begin_tls(c);
     else if (c->closing)

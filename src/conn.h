@@ -23,7 +23,25 @@ typedef struct conn_handlers {
     void (*on_data)(void *ctx, const char *data, size_t len); /* decrypted bytes */
     void (*on_tls_ready)(void *ctx);                          /* handshake finished */
     void (*on_closed)(void *ctx, const char *reason);
+    /* Optional, see conn_set_send_limits(). send_overflow: the peer does not read what we
+     * send; the owner ends its protocol with a policy-violation error (RFC 6120
+     * §4.9.3.18) and closes; without this handler the conn simply closes. send_drained: the
+     * send queue went back under half its high-water mark (HTTP then answers the requests
+     * that wait). Both run from their own loop turn, never from inside a conn call. */
+    void (*on_send_overflow)(void *ctx, const char *why);
+    void (*on_send_drained)(void *ctx);
 } conn_handlers;
+
+/* Back-pressure on what a peer does not read (doc/architecture.md, "Back-pressure"). While
+ * the bytes waiting for the socket (conn_pending_output) are at or over high_water, the conn
+ * stops reading the peer's input, so a peer that sends requests without reading the answers
+ * stalls; once they drain to half the mark, reading resumes. A peer whose queue passes `max`,
+ * or stays congested for `timeout` seconds, overflows. 0 turns each part off. */
+typedef struct conn_send_limits {
+    size_t high_water;
+    size_t max;
+    unsigned timeout;
+} conn_send_limits;
 
 conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id);
 void conn_free(conn *c); /* closes the socket at once; no callback follows */
@@ -48,6 +66,9 @@ tern_buf *conn_outbuf(conn *c);
 void conn_flush(conn *c);
 void conn_write(conn *c, const char *data, size_t len);
 size_t conn_pending_output(const conn *c);
+void conn_set_send_limits(conn *c, const conn_send_limits *limits);
+/* The send queue is at or over its high-water mark (until it drained to half of it). */
+bool conn_send_congested(const conn *c);
 
 /* Stop/resume delivering input (e.g. during the delay after a failed authentication). */
 void conn_pause_reading(conn *c, bool paused);

@@ -30,7 +30,7 @@
 #define HTTP_IDLE_SECONDS 60
 #define HTTP_MAX_CONNECTIONS 10000
 #define HTTP_MAX_QUEUED_INPUT 65536        /* pipelined bytes held while a request is open */
-#define HTTP_MAX_STATIC_FILE (64u << 20)   /* larger files are not read into memory */
+#define HTTP_FILE_CHUNK 65536              /* a static file goes out in reads of this size */
 #define CORS_MAX_AGE "86400"
 #define DEFAULT_METHODS "GET, HEAD, POST"
 
@@ -60,6 +60,11 @@ struct http_conn {
     tern_http_request *current;
     struct event *timer;      /* idle / incomplete request */
     struct event *resume;     /* parse queued input after an answer given from outside */
+    /* A static file's body being sent: read in chunks while the send queue is under its
+     * high-water mark, so a large file costs that much memory, not its size. */
+    int body_fd;              /* -1 when none */
+    off_t body_left;
+    bool body_close_after;
     bool closing;
     bool paused;
     int busy;                 /* inside our own processing: destruction waits */
@@ -119,35 +124,100 @@ static void add_cors_fields(tern_buf *out, const char *allow_origin)
         buf_append_str(out, "Vary: Origin\r\n"); /* the answer depends on who asks */
 }
 
+/* Writes the status line and fields of the answer to req; returns whether the connection
+ * closes after it. The caller writes the body, if any (none for HEAD and bodiless statuses:
+ * response_has_body). */
+static bool write_response_head(tern_http_request *req, int status, const char *content_type,
+                                size_t len)
+{
+    http_conn *hc = req->hc;
+    tern_buf fields;
+    buf_init(&fields);
+    add_cors_fields(&fields, req->allow_origin);
+    if (req->fields.len)
+        buf_append(&fields, req->fields.data, req->fields.len);
+    bool close_after = !req->msg->keep_alive || server.stopping;
+    http_write_head(conn_outbuf(hc->conn), status, req->msg->minor, close_after, time(NULL),
+                    content_type, len, buf_cstr(&fields));
+    buf_free(&fields);
+    log_debug(hc->id, "http %s %s -> %d (%zu bytes)", req->msg->method, req->msg->target,
+              status, len);
+    req->answered = true;
+    return close_after;
+}
+
+static bool response_has_body(const tern_http_request *req, int status)
+{
+    return !req->head && !http_status_has_no_body(status);
+}
+
 static void send_response(tern_http_request *req, int status, const char *content_type,
                           const void *body, size_t len)
 {
     http_conn *hc = req->hc;
-    tern_buf error_body, fields;
+    tern_buf error_body;
     buf_init(&error_body);
-    buf_init(&fields);
     if (!content_type && len == 0 && status >= 400) {
         http_error_body(&error_body, status);
         content_type = "text/plain; charset=utf-8";
         body = error_body.data;
         len = error_body.len;
     }
-    add_cors_fields(&fields, req->allow_origin);
-    if (req->fields.len)
-        buf_append(&fields, req->fields.data, req->fields.len);
-    bool close_after = !req->msg->keep_alive || server.stopping;
-    tern_buf *out = conn_outbuf(hc->conn);
-    http_write_head(out, status, req->msg->minor, close_after, time(NULL), content_type, len,
-                    buf_cstr(&fields));
-    if (!req->head && !http_status_has_no_body(status) && len)
-        buf_append(out, body, len);
+    bool close_after = write_response_head(req, status, content_type, len);
+    if (response_has_body(req, status) && len)
+        buf_append(conn_outbuf(hc->conn), body, len);
     conn_flush(hc->conn);
-    log_debug(hc->id, "http %s %s -> %d (%zu bytes)", req->msg->method, req->msg->target,
-              status, len);
     buf_free(&error_body);
-    buf_free(&fields);
-    req->answered = true;
     request_done(hc, req, close_after);
+}
+
+/* Queues the next chunks of the static file being sent, until the send queue is congested
+ * (on_send_drained calls again) or the file is out (the request is then done). */
+static void send_file_chunks(http_conn *hc)
+{
+    tern_buf *out = conn_outbuf(hc->conn);
+    while (hc->body_left > 0 && !hc->closing && !conn_send_congested(hc->conn)) {
+        size_t want = hc->body_left < HTTP_FILE_CHUNK ? (size_t)hc->body_left : HTTP_FILE_CHUNK;
+        ssize_t n = read(hc->body_fd, buf_space(out, want), want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* The file shrank or broke under us: the promised length cannot be kept, and
+             * closing is the only way to tell the client (RFC 9112 §6.3). */
+            log_warn(hc->id, "http: a static file ended early: %s",
+                     n < 0 ? strerror(errno) : "it is shorter than it was");
+            hc->body_left = 0;
+            hc->body_close_after = true;
+            break;
+        }
+        out->len += (size_t)n;
+        hc->body_left -= n;
+        conn_flush(hc->conn);
+    }
+    if (hc->body_left > 0 && !hc->closing)
+        return;
+    close(hc->body_fd);
+    hc->body_fd = -1;
+    if (hc->current)
+        request_done(hc, hc->current, hc->body_close_after);
+}
+
+/* A 200 answer whose body is the open file fd (its size from st); fd is ours to close. */
+static void send_file_response(tern_http_request *req, const char *content_type, int fd,
+                               const struct stat *st)
+{
+    http_conn *hc = req->hc;
+    bool close_after = write_response_head(req, 200, content_type, (size_t)st->st_size);
+    conn_flush(hc->conn);
+    if (!response_has_body(req, 200) || st->st_size == 0) {
+        close(fd);
+        request_done(hc, req, close_after);
+        return;
+    }
+    hc->body_fd = fd;
+    hc->body_left = st->st_size;
+    hc->body_close_after = close_after;
+    send_file_chunks(hc);
 }
 
 /* A request we cannot parse: answer and close (RFC 9112 §9.6: the framing is lost). */
@@ -460,30 +530,17 @@ static void answer_host_meta(tern_http_request *req, bool json)
 
 /* ---- static files ---- */
 
-static int read_file(const char *path, char **data, size_t *len, struct stat *st)
+/* The regular file at path, open for reading, or -1. */
+static int open_file(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) ||
-        (unsigned long long)st->st_size > HTTP_MAX_STATIC_FILE) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         return -1;
     }
-    size_t size = (size_t)st->st_size, have = 0;
-    char *buf = xmalloc(size + 1);
-    while (have < size) {
-        ssize_t n = read(fd, buf + have, size - have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        have += (size_t)n;
-    }
-    close(fd);
-    *data = buf;
-    *len = have;
-    return 0;
+    return fd;
 }
 
 /* Where a static target lives: 0 with the file, 1 for a folder without '/', -1 for none. */
@@ -522,10 +579,9 @@ static void answer_static(tern_http_request *req, char *file, int located)
         send_response(req, 301, NULL, NULL, 0);
         return;
     }
-    char *data = NULL;
-    size_t len = 0;
     struct stat st;
-    if (read_file(file, &data, &len, &st) != 0) {
+    int fd = open_file(file, &st);
+    if (fd < 0) {
         send_response(req, 404, NULL, NULL, 0);
         return;
     }
@@ -537,11 +593,12 @@ static void answer_static(tern_http_request *req, char *file, int located)
     const char *since = tern_http_header(req, "If-Modified-Since");
     time_t since_t;
     if (since && !tern_http_header(req, "If-None-Match") && http_parse_date(since, &since_t) == 0 &&
-        st.st_mtime <= since_t)
+        st.st_mtime <= since_t) {
+        close(fd);
         send_response(req, 304, NULL, NULL, 0);
-    else
-        send_response(req, 200, http_media_type(file), data, len);
-    free(data);
+    } else {
+        send_file_response(req, http_media_type(file), fd, &st);
+    }
 }
 
 /* ---- dispatch ---- */
@@ -634,7 +691,9 @@ static void dispatch(http_conn *hc, http_message *msg)
 static void process_input(http_conn *hc)
 {
     hc->busy++;
-    while (!hc->current && !hc->closing && hc->in.len > hc->in_off) {
+    /* A client that sends requests without reading the answers waits until it reads. */
+    while (!hc->current && !hc->closing && hc->in.len > hc->in_off &&
+           !conn_send_congested(hc->conn)) {
         size_t used = 0;
         http_parse_result rc = http_parser_feed(hc->parser, hc->in.data + hc->in_off,
                                                 hc->in.len - hc->in_off, &used);
@@ -689,7 +748,22 @@ static void on_closed(void *ctx, const char *reason)
     destroy(hc);
 }
 
-static const conn_handlers http_conn_handlers = { on_data, on_tls_ready, on_closed };
+static void on_send_drained(void *ctx)
+{
+    http_conn *hc = ctx;
+    if (hc->body_fd >= 0)
+        send_file_chunks(hc);
+    else if (!hc->busy && !hc->current && hc->in.len > hc->in_off)
+        event_active(hc->resume, 0, 0);
+}
+
+/* No on_send_overflow: HTTP has no way to say it, the connection just closes. */
+static const conn_handlers http_conn_handlers = {
+    .on_data = on_data,
+    .on_tls_ready = on_tls_ready,
+    .on_closed = on_closed,
+    .on_send_drained = on_send_drained,
+};
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -739,6 +813,8 @@ static void destroy(http_conn *hc)
     n_connections--;
     event_free(hc->timer);
     event_free(hc->resume);
+    if (hc->body_fd >= 0)
+        close(hc->body_fd);
     http_parser_free(hc->parser);
     buf_free(&hc->in);
     conn_free(hc->conn);
@@ -756,6 +832,7 @@ void http_accept(int fd, bool tls)
     http_conn *hc = xcalloc(1, sizeof *hc);
     hc->id = server_next_id();
     hc->tls = tls;
+    hc->body_fd = -1;
     hc->parser = http_parser_new(server.cfg->http_max_body_size);
     buf_init(&hc->in);
     hc->timer = evtimer_new(server.base, on_timeout, hc);
@@ -766,6 +843,8 @@ void http_accept(int fd, bool tls)
     connections = hc;
     n_connections++;
     hc->conn = conn_new(server.base, fd, &http_conn_handlers, hc, hc->id);
+    const config_send_queue *q = &server.cfg->http_send_queue;
+    conn_set_send_limits(hc->conn, &(conn_send_limits){ q->high_water, q->max, q->timeout });
     log_debug(hc->id, "http connection from %s%s", conn_peer(hc->conn), tls ? " (TLS)" : "");
     arm_idle_timer(hc);
     /* The handshake may start, and fail, right here: on_closed then waits for us. */

@@ -449,7 +449,17 @@ static void on_closed(void *ctx, const char *reason)
     in_destroy(s);
 }
 
-static const conn_handlers conn_callbacks = { on_data, on_tls_ready, on_closed };
+static void on_send_overflow(void *ctx, const char *why)
+{
+    stream_error(ctx, STREAM_ERR_POLICY_VIOLATION, why);
+}
+
+static const conn_handlers conn_callbacks = {
+    .on_data = on_data,
+    .on_tls_ready = on_tls_ready,
+    .on_closed = on_closed,
+    .on_send_overflow = on_send_overflow,
+};
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -483,6 +493,8 @@ void s2s_accept(int fd)
     addr_limits_add(peer_limits, key);
     s->id = server_next_id();
     s->conn = conn_new(server.base, fd, &conn_callbacks, s, s->id);
+    const config_send_queue *q = &server.cfg->s2s_send_queue;
+    conn_set_send_limits(s->conn, &(conn_send_limits){ q->high_water, q->max, q->timeout });
     s->parser = stream_parser_new(&parser_callbacks, s, server.cfg->s2s_max_stanza_size,
                                   MAX_DEPTH);
     s->timer = evtimer_new(server.base, on_timer, s);

@@ -478,7 +478,23 @@ static void on_closed(void *ctx, const char *reason)
     link_fail_as(l, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, reason, true);
 }
 
-static const conn_handlers conn_callbacks = { on_data, on_tls_ready, on_closed };
+/* The peer does not read what we send: what waits in the socket is lost to it, as on any
+ * broken link; the stanzas still queued here bounce. */
+static void on_send_overflow(void *ctx, const char *why)
+{
+    s2s_out *l = ctx;
+    if (l->state == OUT_CLOSING)
+        return;
+    s2s_write_stream_error(l->conn, STREAM_ERR_POLICY_VIOLATION, why);
+    link_fail(l, STANZA_ERR_REMOTE_SERVER_TIMEOUT, why);
+}
+
+static const conn_handlers conn_callbacks = {
+    .on_data = on_data,
+    .on_tls_ready = on_tls_ready,
+    .on_closed = on_closed,
+    .on_send_overflow = on_send_overflow,
+};
 
 static void try_next_address(s2s_out *l);
 
@@ -500,6 +516,8 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
     log_info(l->id, "s2s: connected to %s (%s)%s", l->remote, a->text,
              a->direct_tls ? ", direct TLS" : "");
     l->conn = conn_new(server.base, fd, &conn_callbacks, l, l->id);
+    const config_send_queue *q = &server.cfg->s2s_send_queue;
+    conn_set_send_limits(l->conn, &(conn_send_limits){ q->high_water, q->max, q->timeout });
     l->parser = stream_parser_new(&parser_callbacks, l, server.cfg->s2s_max_stanza_size,
                                   MAX_DEPTH);
     if (!a->direct_tls) {

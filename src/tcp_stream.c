@@ -18,6 +18,8 @@ struct tcp_stream {
     struct event *ev_ended; /* reports an end that happened inside tcp_stream_new */
     bool handshaking;      /* a TLS handshake is pending: plaintext input is not the stream */
     bool over;             /* our side ended: no more output, no more input */
+    bool paused;           /* by the owner */
+    bool held;             /* see tcp_stream_hold_input */
     int feeding;           /* inside stream_parser_feed or tcp_stream_new */
     bool ended_pending;    /* the conn ended while feeding; report it afterwards */
     const char *ended_reason;
@@ -86,7 +88,21 @@ static void on_closed(void *ctx, const char *reason)
     s->sink->ended(s->ctx, reason);
 }
 
-static const conn_handlers conn_callbacks = { on_data, on_tls_ready, on_closed };
+static void on_send_overflow(void *ctx, const char *why)
+{
+    tcp_stream *s = ctx;
+    if (s->sink->send_overflow)
+        s->sink->send_overflow(s->ctx, why);
+    else
+        tcp_stream_end(s);
+}
+
+static const conn_handlers conn_callbacks = {
+    .on_data = on_data,
+    .on_tls_ready = on_tls_ready,
+    .on_closed = on_closed,
+    .on_send_overflow = on_send_overflow,
+};
 
 static void on_deferred_end(evutil_socket_t fd, short what, void *arg)
 {
@@ -105,6 +121,7 @@ tcp_stream *tcp_stream_new(struct event_base *base, int fd, const tcp_stream_sin
     s->ctx = ctx;
     s->parser = stream_parser_new(&parser_callbacks, s, limits->max_stanza_size, MAX_DEPTH);
     s->conn = conn_new(base, fd, &conn_callbacks, s, id);
+    conn_set_send_limits(s->conn, &limits->send);
     if (!direct_tls)
         return s;
     /* XEP-0368: the handshake comes first. It may fail at once, and the owner must not hear
@@ -160,7 +177,17 @@ int tcp_stream_start_tls(tcp_stream *s, tls_ctx *tls)
     return 0;
 }
 
-void tcp_stream_pause_reading(tcp_stream *s, bool paused) { conn_pause_reading(s->conn, paused); }
+void tcp_stream_pause_reading(tcp_stream *s, bool paused)
+{
+    s->paused = paused;
+    conn_pause_reading(s->conn, s->paused || s->held);
+}
+
+void tcp_stream_hold_input(tcp_stream *s, bool held)
+{
+    s->held = held;
+    conn_pause_reading(s->conn, s->paused || s->held);
+}
 
 bool tcp_stream_encrypted(const tcp_stream *s) { return conn_is_tls(s->conn); }
 

@@ -18,6 +18,7 @@
 
 #include "tern/error.h"
 #include "tern/xml.h"
+#include "conn.h"
 #include "tls.h"
 
 typedef struct tcp_stream tcp_stream;
@@ -33,10 +34,14 @@ typedef struct tcp_stream_sink {
     void (*parse_error)(void *ctx, tern_stream_error cond, const char *text);
     void (*tls_ready)(void *ctx, gnutls_session_t tls);
     void (*ended)(void *ctx, const char *reason);
+    /* The client does not read what we send (conn.h, on_send_overflow): answer with a
+     * policy-violation stream error and end. Optional: without it the stream just ends. */
+    void (*send_overflow)(void *ctx, const char *why);
 } tcp_stream_sink;
 
 typedef struct tcp_stream_limits {
     size_t max_stanza_size;
+    conn_send_limits send;
 } tcp_stream_limits;
 
 /* A stream over the accepted socket `fd` on `base`. With direct_tls (XEP-0368), the TLS
@@ -60,7 +65,10 @@ void tcp_stream_restart(tcp_stream *s);
 /* STARTTLS: once the queued <proceed/> is out, the handshake; input until it finished is not
  * the stream. -1 when TLS cannot start: the stream then ends. */
 int tcp_stream_start_tls(tcp_stream *s, tls_ctx *tls);
+/* Two independent reasons not to read: the owner's pause (a failed-login delay) and a hold
+ * (the relayed link's main loop is behind); input flows when neither is set. */
 void tcp_stream_pause_reading(tcp_stream *s, bool paused);
+void tcp_stream_hold_input(tcp_stream *s, bool held);
 bool tcp_stream_encrypted(const tcp_stream *s);
 gnutls_session_t tcp_stream_tls_session(const tcp_stream *s);
 const char *tcp_stream_peer(const tcp_stream *s);

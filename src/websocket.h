@@ -22,6 +22,7 @@
 #define WS_CLOSE_PROTOCOL_ERROR 1002
 #define WS_CLOSE_UNSUPPORTED_DATA 1003
 #define WS_CLOSE_INVALID_PAYLOAD 1007
+#define WS_CLOSE_POLICY_VIOLATION 1008
 #define WS_CLOSE_TOO_BIG 1009
 
 #define WS_ACCEPT_LEN 28 /* base64 of a 20-byte SHA-1 */
@@ -60,6 +61,9 @@ typedef struct ws_handlers {
     /* The connection is over (closing handshake done, peer gone, or failed). Called once;
      * the owner then frees the ws_conn, from inside this call if it likes. */
     void (*on_closed)(void *ctx, const char *reason);
+    /* Optional: the peer does not read what we send (conn.h, on_send_overflow). The owner
+     * ends its protocol and closes; without it the connection closes with 1008. */
+    void (*on_send_overflow)(void *ctx, const char *why);
 } ws_handlers;
 
 /* Takes over `c` (an upgraded HTTP connection; see conn_set_owner). `rest` holds bytes that

@@ -312,7 +312,23 @@ static void on_closed(void *ctx, const char *reason)
     w->h->on_closed(w->ctx, end_reason(w, reason)); /* may free w */
 }
 
-static const conn_handlers ws_conn_handlers = { on_data, on_tls_ready, on_closed };
+static void on_send_overflow(void *ctx, const char *why)
+{
+    ws_conn *w = ctx;
+    if (w->h->on_send_overflow)
+        w->h->on_send_overflow(w->ctx, why);
+    else {
+        fail(w, WS_CLOSE_POLICY_VIOLATION, why);
+        event_active(w->resume, 0, 0); /* pump() writes the Close */
+    }
+}
+
+static const conn_handlers ws_conn_handlers = {
+    .on_data = on_data,
+    .on_tls_ready = on_tls_ready,
+    .on_closed = on_closed,
+    .on_send_overflow = on_send_overflow,
+};
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {

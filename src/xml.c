@@ -615,6 +615,12 @@ void buf_append(tern_buf *b, const void *data, size_t len)
     b->len += len;
 }
 
+char *buf_space(tern_buf *b, size_t len)
+{
+    buf_reserve(b, len);
+    return b->data + b->len;
+}
+
 void buf_append_str(tern_buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 void buf_printf(tern_buf *b, const char *fmt, ...)

@@ -58,7 +58,8 @@ def run_unit_tests(build):
 # suite runs ternd with two, where worker threads carry the client connections (c2s_relay.c),
 # and these cover the main loop's own client link (c2s_tcp.c).
 ONE_LOOP_TESTS = ["test_login.py", "test_messaging.py", "test_bad_input.py",
-                  "test_presence.py", "test_server_lifecycle.py"]
+                  "test_presence.py", "test_server_lifecycle.py",
+                  "test_backpressure.py"]
 
 
 def run_integration_tests(build, srcdir, folder="integration", files=None, workers=None):

@@ -76,6 +76,9 @@ void buf_init(tern_buf *b);
 void buf_free(tern_buf *b);
 void buf_reset(tern_buf *b); /* len = 0, keeps the memory */
 void buf_append(tern_buf *b, const void *data, size_t len);
+/* Room for len more bytes at data + len (returned); the caller fills some and adds them to len
+ * (reading a file straight into the buffer). */
+char *buf_space(tern_buf *b, size_t len);
 void buf_append_str(tern_buf *b, const char *s);
 void buf_printf(tern_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends text with &, <, >, ", ' escaped (safe in text and in either attribute quote). */
