@@ -105,7 +105,8 @@ def read_answers_in_order(stream, count, timeout, unsent=b""):
         tail = tail[max(end, len(tail) - 200):]
 
 
-def test_a_client_that_does_not_read_its_answers_stalls_and_then_gets_them_all(tmp_path, pki, monkeypatch):
+def test_a_client_that_does_not_read_its_answers_stalls_and_then_gets_them_all(tmp_path, pki,
+                                                                              monkeypatch):
     srv = start(tmp_path, pki, monkeypatch)
     try:
         alice = RawStream(srv)
@@ -128,7 +129,6 @@ def test_a_client_that_does_not_read_its_answers_stalls_and_then_gets_them_all(t
         bob.ping_server("while-alice-stalls")
 
         # Alice reads: every request she sent is answered, in order, and her stream works.
-        alice.sock.settimeout(alice.timeout)
         read_answers_in_order(alice, sent, timeout=60, unsent=unsent)
         alice.sock.setblocking(True)
         alice.sock.settimeout(alice.timeout)
