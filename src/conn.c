@@ -362,8 +362,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         do_handshake(c);
         return;
     }
-    if (c->paused || c->congested || c->closing)
+    if (c->paused || c->congested || c->closing) {
+        /* Level-triggered: left registered, a socket with unread data would wake us on every
+         * loop turn. resume_reading() registers it again. */
+        event_del(c->ev_read);
         return;
+    }
     char buf[READ_CHUNK];
     /* A few reads per wake-up, so one busy peer cannot starve the others. */
     for (int round = 0; round < 4; round++) {
@@ -387,11 +391,18 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     event_active(c->ev_read, EV_READ, 0); /* still more: continue on the next loop turn */
 }
 
+static void resume_reading(conn *c)
+{
+    if (c->paused || c->congested || c->closing || c->finished || c->free_requested)
+        return;
+    event_add(c->ev_read, NULL);
+    event_active(c->ev_read, EV_READ, 0); /* data may have been left in the buffers */
+}
+
 void conn_pause_reading(conn *c, bool paused)
 {
     c->paused = paused;
-    if (!paused && !c->congested && !c->closing && !c->finished)
-        event_active(c->ev_read, EV_READ, 0); /* data may have been left in the buffers */
+    resume_reading(c);
 }
 
 /* ---- back-pressure ---- */
@@ -475,8 +486,7 @@ static void check_send_queue(conn *c)
         c->congested = false;
         if (c->ev_congested_timer)
             evtimer_del(c->ev_congested_timer);
-        if (!c->paused)
-            event_active(c->ev_read, EV_READ, 0);
+        resume_reading(c);
         c->drained_due = true;
         notify_later(c);
     }
