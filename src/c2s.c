@@ -583,7 +583,11 @@ void c2s_received_element(c2s *c, tern_xml *x)
         /* RFC 6120 §4.9.3.12 */
         c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "authenticate first");
     } else if (!is_stanza(x)) {
-        c2s_stream_error(c, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        /* Stream-level elements of extensions (XEP-0352 <inactive/>, XEP-0198 <r/>) go to the
+         * modules that claim them once a resource is bound. */
+        if (!c->session || !c->session->bound ||
+            hooks_run_element(c->session->host, c->session, x) != TERN_HANDLED)
+            c2s_stream_error(c, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, NULL);
     } else if (!c->session) {
         const tern_xml *bind = strcmp(xml_name(x), "iq") == 0 ? xml_child(x, "bind", NS_BIND)
                                                                : NULL;

@@ -6,7 +6,7 @@
 
 #include "accounts.h"
 #include "hooks.h"
-#include "module.h"
+#include "owner.h"
 #include "server.h"
 #include "session.h"
 #include "tern_build.h"
@@ -51,11 +51,11 @@ void host_free(tern_host *host)
 {
     if (!host)
         return;
-    module_unload_host(host);
     host_remove_owned(host, NULL);
     hooks_free_all(host);
     hashmap_each(host->users, free_user, NULL);
     hashmap_free(host->users);
+    free(host->load_error);
     free(host->name);
     free(host);
 }
@@ -73,7 +73,7 @@ int tern_registry_add(tern_host *host, const char *registry, const char *item, c
     r->registry = xstrdup(registry);
     r->item = xstrdup(item);
     r->data = data;
-    r->owner = host->loading;
+    r->owner = owner_of(host, data);
     /* Append, so collectors see items in registration order. */
     registry_item **at = &host->registry;
     while (*at)
@@ -150,9 +150,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     bool repeat = t->repeat;
     void (*fn)(void *) = t->fn;
     void *data = t->data;
+    tern_host *host = t->host;
+    const module_instance *owner = t->owner;
     if (!repeat)
         unlink_timer(t); /* one-shot timers are gone before their function runs */
+    const module_instance *prev = owner_enter(host, owner);
     fn(data);
+    owner_leave(host, prev);
 }
 
 tern_timer *tern_timer_add(tern_host *host, unsigned ms, bool repeat, void (*fn)(void *data),
@@ -163,7 +167,7 @@ tern_timer *tern_timer_add(tern_host *host, unsigned ms, bool repeat, void (*fn)
     t->repeat = repeat;
     t->fn = fn;
     t->data = data;
-    t->owner = host->loading;
+    t->owner = owner_of(host, (const void *)fn);
     t->ev = event_new(server.base, -1, repeat ? EV_PERSIST : 0, on_timer, t);
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     event_add(t->ev, &tv);

@@ -232,6 +232,8 @@ static void shutdown_server(int pid_fd)
     conn_close_lingering();
     register_release();
     for (size_t i = 0; i < server.n_hosts; i++)
+        module_unload_host(server.hosts[i]);
+    for (size_t i = 0; i < server.n_hosts; i++)
         host_free(server.hosts[i]);
     free(server.hosts);
     hashmap_free(server.hosts_by_name);

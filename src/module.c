@@ -12,6 +12,8 @@
 
 #include "hooks.h"
 #include "module_settings.h"
+#include "owner.h"
+#include "session.h"
 #include "util.h"
 
 const char *module_dir(const config *cfg)
@@ -28,6 +30,19 @@ const char *module_dir(const config *cfg)
             return TERN_BUILD_MODULE_DIR;
     }
     return TERN_MODULE_DIR;
+}
+
+static void drop_session_data(tern_session *s, void *owner)
+{
+    session_drop_owned_data(s, owner);
+}
+
+/* Everything the module registered, and the data it attached to sessions (whose free
+ * functions are its code, so this runs before dlclose). */
+static void remove_owned(tern_host *host, const module_instance *m)
+{
+    host_remove_owned(host, m);
+    tern_host_each_online(host, drop_session_data, (void *)m);
 }
 
 static int load_one(tern_host *host, const char *dir, const char *name, char *err,
@@ -65,13 +80,27 @@ static int load_one(tern_host *host, const char *dir, const char *name, char *er
     module_instance *m = xcalloc(1, sizeof *m);
     m->def = def;
     m->handle = handle;
+    Dl_info info;
+    if (dladdr(def, &info))
+        m->base = info.dli_fbase;
+    const module_instance *prev = owner_enter(host, m);
     host->loading = m;
     int rc = def->load(host, &m->state, why, sizeof why);
     host->loading = NULL;
+    if (rc == 0 && host->load_error) {
+        /* A misspelt event would never fire: refuse the module rather than run it deaf. */
+        snprintf(why, sizeof why, "%s", host->load_error);
+        if (def->unload)
+            def->unload(host, m->state);
+        rc = -1;
+    }
+    owner_leave(host, prev);
+    free(host->load_error);
+    host->load_error = NULL;
     if (rc != 0) {
         snprintf(err, err_len, "host %s: module %s failed to load: %s", host->name, name,
                  why[0] ? why : "no reason given");
-        host_remove_owned(host, m);
+        remove_owned(host, m);
         dlclose(handle);
         free(m);
         return -1;
@@ -96,9 +125,13 @@ void module_unload_host(tern_host *host)
     while (host->modules) {
         module_instance *m = host->modules;
         host->modules = m->next;
-        host_remove_owned(host, m);
-        if (m->def->unload)
+        /* unload() first, while its timers and hooks still exist (it may cancel them). */
+        if (m->def->unload) {
+            const module_instance *prev = owner_enter(host, m);
             m->def->unload(host, m->state);
+            owner_leave(host, prev);
+        }
+        remove_owned(host, m);
         dlclose(m->handle);
         free(m);
     }

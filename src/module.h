@@ -6,13 +6,6 @@
 
 #include "host.h"
 
-struct module_instance {
-    const tern_module_def *def;
-    void *state;
-    void *handle;           /* dlopen handle */
-    module_instance *next;
-};
-
 /* The folder modules are loaded from: [server] module_dir, else the build tree's modules/
  * when ternd runs from its build tree, else the installed module folder. cfg may be NULL. */
 const char *module_dir(const config *cfg);

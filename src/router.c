@@ -84,7 +84,7 @@ void tern_route(tern_host *host, tern_xml *stanza)
 
 static void deliver(tern_session *s, const tern_xml *stanza)
 {
-    s->transport->send(s->transport_ctx, stanza);
+    session_deliver(s, stanza);
 }
 
 /* RFC 6121 §8.5.2.1.1: chat and normal messages to a bare JID go to the available resources

@@ -1,10 +1,12 @@
 /* session.c — binding sessions into the host's routing table, presence state, teardown. */
 #include "session.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hooks.h"
+#include "owner.h"
 #include "util.h"
 
 tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx)
@@ -62,6 +64,7 @@ struct session_data {
     const void *key;
     void *data;
     void (*free_fn)(void *data);
+    const module_instance *owner; /* whose free_fn it is: dropped when that module unloads */
     session_data *next;
 };
 
@@ -203,7 +206,7 @@ void tern_session_set_data(tern_session *s, const void *key, void *data,
     if (!data)
         return;
     session_data *d = xmalloc(sizeof *d);
-    *d = (session_data){ key, data, free_fn, s->data };
+    *d = (session_data){ key, data, free_fn, owner_of(s->host, key), s->data };
     s->data = d;
 }
 
@@ -215,7 +218,39 @@ void *tern_session_get_data(const tern_session *s, const void *key)
     return NULL;
 }
 
+void session_drop_owned_data(tern_session *s, const module_instance *owner)
+{
+    session_data **at = &s->data;
+    while (*at) {
+        if ((*at)->owner == owner) {
+            session_data *dead = *at;
+            *at = dead->next;
+            free_data(dead);
+        } else {
+            at = &(*at)->next;
+        }
+    }
+}
+
+void session_deliver(tern_session *s, const tern_xml *stanza)
+{
+    if (!s->host->deliver_hooks ||
+        hooks_run_deliver(s->host, s, stanza, INT_MAX) == TERN_PASS)
+        s->transport->send(s->transport_ctx, stanza);
+}
+
 void tern_session_send(tern_session *s, const tern_xml *stanza)
 {
-    s->transport->send(s->transport_ctx, stanza);
+    session_deliver(s, stanza);
+}
+
+void tern_session_send_past(tern_session *s, const tern_xml *stanza, int priority)
+{
+    if (hooks_run_deliver(s->host, s, stanza, priority) == TERN_PASS)
+        s->transport->send(s->transport_ctx, stanza);
+}
+
+void tern_session_send_element(tern_session *s, const tern_xml *element)
+{
+    s->transport->send(s->transport_ctx, element);
 }

@@ -44,6 +44,11 @@ int session_bind(tern_session *s, const char *node, const char *resource, unsign
 /* Records broadcast presence (no 'to') from the client: available/unavailable and priority
  * (RFC 6121 §4.7.2.3), firing session/available or session/unavailable. */
 void session_set_presence(tern_session *s, const tern_xml *presence);
+/* Hands a stanza to the session's client through the delivery hooks (tern_hook_deliver):
+ * what the router and tern_session_send() do. The stanza stays the caller's. */
+void session_deliver(tern_session *s, const tern_xml *stanza);
+/* Frees the per-session data a module attached (before the module's code is unmapped). */
+void session_drop_owned_data(tern_session *s, const module_instance *owner);
 /* Unbinds (firing session/closed while the session is still bound) and frees. */
 void session_free(tern_session *s);
 

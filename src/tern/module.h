@@ -2,8 +2,15 @@
  *
  * A module is one shared object, loaded per host when that host's `modules =` line names it.
  * It declares itself with TERN_MODULE(); its load() registers hooks, iq handlers, disco items and
- * timers for one host. Everything a module registered is removed by the core when the module
- * unloads, so unload() only frees the module's own state.
+ * timers for one host. Everything a module registers — in load() or later, from a hook or a
+ * timer — belongs to it (the core tells by the shared object the function or key lives in):
+ * when the module unloads, the core first calls unload() (while its timers and hooks still
+ * exist, so it may cancel them) and then removes what is left, its per-session data included.
+ * unload() only frees the module's own state.
+ *
+ * Event names are checked: hooking a name that no code fires (a typo, "iq-get/host" without
+ * the payload) is refused with -1 and a logged error, and when it happens in load() the load
+ * fails with a message naming the event.
  *
  * Stanza events are named "<kind>/<destination>" where kind is message, presence, iq-get, iq-set,
  * iq-result or iq-error and destination is the class of the 'to' address:
@@ -46,7 +53,7 @@
 #include "tern/storage.h"
 #include "tern/xml.h"
 
-#define TERN_MODULE_API_VERSION 2 /* 2: settings */
+#define TERN_MODULE_API_VERSION 3 /* 2: settings; 3: delivery and element hooks, ownership */
 
 typedef struct tern_host tern_host;
 typedef struct tern_session tern_session;
@@ -128,6 +135,28 @@ int tern_hook_iq(tern_host *host, const char *type, const char *destination, con
  *                       no unavailable presence was sent: a presence module sends one for it). */
 typedef void (*tern_session_handler)(tern_session *session, void *data);
 int tern_hook_session(tern_host *host, const char *event, tern_session_handler fn, void *data);
+
+/* ---- delivery ----
+ * Runs just before a stanza reaches a session's client — every stanza the router delivers and
+ * every tern_session_send() — in descending priority. A handler that returns TERN_HANDLED has
+ * taken the stanza: it dropped it, or holds it (xml_copy() or xml_ref() it; it is shared with
+ * other sessions, so never change it) and sends it later with tern_session_send_past(), which
+ * runs only the delivery hooks below its own priority. For CSI filtering, Stream Management
+ * queueing and archiving of what a client actually received. */
+typedef tern_event_result (*tern_deliver_handler)(tern_session *session, const tern_xml *stanza,
+                                                  void *data);
+int tern_hook_deliver(tern_host *host, int priority, tern_deliver_handler fn, void *data);
+
+/* ---- stream elements ----
+ * Elements a bound client sends on its stream that are not stanzas (XEP-0352 <inactive/>,
+ * XEP-0198 <enable/> and <r/>): a handler claims a namespace and, unless name is NULL, one
+ * element name. One that returns TERN_HANDLED has answered it (tern_session_send_element()); an
+ * element nobody handles ends the stream with <unsupported-stanza-type/> (RFC 6120 §4.9.3.22).
+ * Advertise the extension with tern_hook_features(). */
+typedef tern_event_result (*tern_element_handler)(tern_session *session,
+                                                  const tern_xml *element, void *data);
+int tern_hook_element(tern_host *host, const char *xmlns, const char *name,
+                      tern_element_handler fn, void *data);
 
 /* ---- stream features ----
  * Called while building <stream:features/> for an authenticated client stream (before resource
@@ -214,13 +243,20 @@ const tern_xml *tern_session_presence(const tern_session *session);
  * that later copies of the presence (probe answers, a new resource of the user) carry it. */
 void tern_session_record_presence(tern_session *session, const tern_xml *presence);
 /* Per-session data for modules, under a key unique to the module (the address of one of its
- * statics). free_fn (may be NULL) runs when the data is replaced or the session ends. Modules
- * are unloaded only after every session has ended. */
+ * statics: that is also how the core knows the data is the module's). free_fn (may be NULL)
+ * runs when the data is replaced, the session ends, or the module unloads. */
 void tern_session_set_data(tern_session *session, const void *key, void *data,
                            void (*free_fn)(void *data));
 void *tern_session_get_data(const tern_session *session, const void *key);
-/* Queues a stanza for the session's client. The stanza stays owned by the caller. */
+/* Queues a stanza for the session's client, through the delivery hooks. The stanza stays owned
+ * by the caller. */
 void tern_session_send(tern_session *session, const tern_xml *stanza);
+/* The same from a delivery hook of `priority` that held the stanza: only the delivery hooks
+ * below that priority see it. */
+void tern_session_send_past(tern_session *session, const tern_xml *stanza, int priority);
+/* Queues a stream-level element (not a stanza: no delivery hooks, not counted as one), e.g.
+ * the answer to an element hook. */
+void tern_session_send_element(tern_session *session, const tern_xml *element);
 
 /* ---- accounts: the same code ternctl uses ---- */
 
