@@ -722,6 +722,9 @@ static void finish_config(parse_state *st)
         cfg->pid_file = xasprintf("%s/ternd.pid", cfg->data_dir);
     if (!cfg->tls_priority)
         cfg->tls_priority = xstrdup(DEFAULT_TLS_PRIORITY);
+    for (int k = 0; k < K_COUNT && !cfg->s2s_section_line; k++)
+        if (keys[k].sec == SEC_S2S && st->seen[k])
+            cfg->s2s_section_line = st->seen[k];
     default_addr(st, &cfg->c2s_listen, K_C2S_LISTEN, DEFAULT_C2S_LISTEN);
     default_addr(st, &cfg->c2s_tls_listen, K_C2S_TLS_LISTEN, DEFAULT_C2S_TLS_LISTEN);
 

@@ -92,6 +92,7 @@ typedef struct config {
     config_send_queue c2s_send_queue;
 
     /* [s2s] */
+    int s2s_section_line;             /* line of the first [s2s] key, 0 when none is set */
     config_addr_list s2s_listen;
     bool s2s_dialback;                /* default yes */
     unsigned s2s_max_connections_per_address;     /* incoming; default 64 */

@@ -19,6 +19,7 @@
 #include "c2s_relay.h"
 #include "c2s_register.h"
 #include "config.h"
+#include "config_lists.h"
 #include "conn.h"
 #include "host.h"
 #include "http.h"
@@ -159,6 +160,15 @@ static int start_hosts(char *err, size_t err_len)
     return 0;
 }
 
+/* Federation is the s2s module's: without it on any host, nothing listens for other servers. */
+static bool s2s_wanted(const config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        if (config_strings_contain(&cfg->hosts[i].modules, "s2s"))
+            return true;
+    return false;
+}
+
 static int start_listeners(char *err, size_t err_len)
 {
     const config *cfg = server.cfg;
@@ -174,9 +184,15 @@ static int start_listeners(char *err, size_t err_len)
         listen_add(&server.listeners, server.base, &cfg->http_tls_listen, LISTEN_HTTPS, err,
                    err_len) != 0)
         return -1;
-    if (listen_add(&server.listeners, server.base, &cfg->s2s_listen, LISTEN_S2S, err,
-                   err_len) != 0)
+    if (!s2s_wanted(cfg)) {
+        if (cfg->s2s_section_line)
+            log_warn(0, "%s:%d: the [s2s] section is unused: no host loads the s2s module, so "
+                     "no s2s listener is opened and no other domain is reached", cfg->path,
+                     cfg->s2s_section_line);
+    } else if (listen_add(&server.listeners, server.base, &cfg->s2s_listen, LISTEN_S2S, err,
+                          err_len) != 0) {
         return -1;
+    }
     /* One event loop is the main one; the others carry client connections (worker.h). */
     return workers_start(workers_wanted(cfg->workers) - 1, err, err_len);
 }

@@ -11,8 +11,8 @@ from tern_harness import RawStream, TernServer, free_port
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
-def start(tmp_path, pki, c2s_extra="", **kwargs):
-    srv = TernServer(tmp_path, pki, modules="disco ping", c2s_extra=c2s_extra, **kwargs)
+def start(tmp_path, pki, c2s_extra="", modules="disco ping", **kwargs):
+    srv = TernServer(tmp_path, pki, modules=modules, c2s_extra=c2s_extra, **kwargs)
     srv.add_user("alice@localhost", "a-secret")
     srv.add_user("bob@localhost", "b-secret")
     return srv.start()
@@ -236,7 +236,7 @@ def test_logins_per_second_per_address(tmp_path, pki):
 
 def test_incoming_s2s_streams_per_address(tmp_path, pki):
     port = free_port()
-    srv = start(tmp_path, pki, extra_config="",
+    srv = start(tmp_path, pki, extra_config="", modules="disco ping s2s",
                 c2s_extra=f"[s2s]\nlisten = 127.0.0.1:{port}\n"
                           "max_unauthenticated_per_address = 2\n")
     try:

@@ -4,10 +4,11 @@ Everything is checked as the operator or a user would see it: exit codes, the ex
 ternctl prints, the log, and logins."""
 import re
 import signal
+import socket
 import subprocess
 import time
 
-from tern_harness import TERND, RawStream, TernServer
+from tern_harness import TERND, RawStream, TernServer, free_port
 
 
 # ---------------------------------------------------------------- helpers
@@ -241,3 +242,22 @@ def test_sighup_with_a_broken_config_keeps_the_server_running(fresh_server):
     s.ping_server("after-failed-reload")
     login_ok(fresh_server, "bob", "bob-secret")
     s.close()
+
+
+# ---------------------------------------------------------------- federation is a module
+
+
+def test_an_s2s_section_without_the_s2s_module_opens_nothing(tmp_path, pki):
+    """Federation is the s2s module's: a config that keeps its [s2s] section but loads the
+    module on no host starts, says the section is unused, and listens on no s2s port."""
+    port = free_port()
+    srv = TernServer(tmp_path, pki, modules="disco ping",
+                     c2s_extra=f"[s2s]\nlisten = 127.0.0.1:{port}\n")
+    srv.start()
+    try:
+        srv.wait_log("the [s2s] section is unused: no host loads the s2s module")
+        with socket.socket() as s:
+            s.settimeout(5)
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        srv.check_clean_exit()
