@@ -12,6 +12,7 @@
 typedef struct hook hook;
 typedef struct registry_item registry_item;
 typedef struct module_instance module_instance;
+typedef struct module_change module_change;
 
 /* One module loaded on one host (module.c loads it; owner.c tells whose code registered what). */
 struct module_instance {
@@ -36,6 +37,7 @@ struct tern_host {
     hook *element_hooks;       /* tern_hook_element() */
     registry_item *registry;
     module_instance *modules;  /* in load order, newest first */
+    module_change *changes;    /* run-time loads and unloads not yet done (module.c) */
     /* The module whose code runs now (its load(), a hook, a timer), or NULL for the core:
      * what owns a registration made from code that is not in a module's own object. */
     const module_instance *running;

@@ -13,6 +13,7 @@
 #include "hooks.h"
 #include "module_settings.h"
 #include "owner.h"
+#include "server.h"
 #include "session.h"
 #include "util.h"
 
@@ -120,19 +121,178 @@ int module_load_host(tern_host *host, const char *dir, char *err, size_t err_len
     return 0;
 }
 
+static void unload_instance(tern_host *host, module_instance *m)
+{
+    /* unload() first, while its timers and hooks still exist (it may cancel them). */
+    if (m->def->unload) {
+        const module_instance *prev = owner_enter(host, m);
+        m->def->unload(host, m->state);
+        owner_leave(host, prev);
+    }
+    remove_owned(host, m);
+    dlclose(m->handle);
+    free(m);
+}
+
+/* ---- changes at run time ---- */
+
+struct module_change {
+    tern_host *host;
+    tern_module_op op;
+    char *name;
+    char *notify;      /* a JID told the outcome, or NULL */
+    struct event *ev;
+    module_change *next;
+};
+
+static void change_free(module_change *c)
+{
+    event_free(c->ev);
+    free(c->name);
+    free(c->notify);
+    free(c);
+}
+
+static module_instance **find_loaded(tern_host *host, const char *name)
+{
+    for (module_instance **at = &host->modules; *at; at = &(*at)->next)
+        if (strcmp((*at)->def->name, name) == 0)
+            return at;
+    return NULL;
+}
+
+static void tell(const module_change *c, bool ok, const char *text)
+{
+    if (ok)
+        log_info(0, "host %s: %s", c->host->name, text);
+    else
+        log_error(0, "host %s: %s", c->host->name, text);
+    if (!c->notify)
+        return;
+    tern_xml *msg = xml_new("message", NS_CLIENT);
+    xml_set_attr(msg, "type", "headline");
+    xml_set_attr(msg, "from", c->host->name);
+    xml_set_attr(msg, "to", c->notify);
+    tern_xml_add_text_child(msg, "body", NULL, text);
+    tern_route(c->host, msg);
+}
+
+static const char *const op_done[] = { "loaded", "unloaded", "reloaded" };
+
+/* Runs on a loop turn of its own: no module code of this host is on the stack. */
+static void run_change(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    module_change *c = arg;
+    tern_host *host = c->host;
+    for (module_change **at = &host->changes; *at; at = &(*at)->next)
+        if (*at == c) {
+            *at = c->next;
+            break;
+        }
+    char err[1024] = "", text[1200];
+    bool ok = true;
+    module_instance **at = find_loaded(host, c->name);
+    if (c->op != TERN_MODULE_LOAD) {
+        if (!at) {
+            ok = false;
+            snprintf(err, sizeof err, "it is not loaded");
+        } else {
+            module_instance *m = *at;
+            *at = m->next;
+            unload_instance(host, m);
+        }
+    } else if (at) {
+        ok = false;
+        snprintf(err, sizeof err, "it is already loaded");
+    }
+    if (ok && c->op != TERN_MODULE_UNLOAD &&
+        load_one(host, module_dir(server.cfg), c->name, err, sizeof err) != 0)
+        ok = false;
+    if (ok)
+        snprintf(text, sizeof text, "module %s %s", c->name, op_done[c->op]);
+    else
+        snprintf(text, sizeof text, "module %s was not %s: %s", c->name, op_done[c->op], err);
+    tell(c, ok, text);
+    change_free(c);
+}
+
+static bool module_name_ok(const char *name)
+{
+    if (!*name || strlen(name) > 64)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+int tern_module_change(tern_host *host, tern_module_op op, const char *name, const char *notify,
+                       char *err, size_t err_len)
+{
+    if (op > TERN_MODULE_RELOAD || !module_name_ok(name)) {
+        snprintf(err, err_len, "\"%s\" is not a module name (a-z, 0-9 and _)", name);
+        return -1;
+    }
+    bool loaded = find_loaded(host, name) != NULL;
+    if (op == TERN_MODULE_LOAD && loaded) {
+        snprintf(err, err_len, "module %s is already loaded on %s", name, host->name);
+        return -1;
+    }
+    if (op != TERN_MODULE_LOAD && !loaded) {
+        snprintf(err, err_len, "module %s is not loaded on %s", name, host->name);
+        return -1;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.so", module_dir(server.cfg), name);
+    if (op != TERN_MODULE_UNLOAD && access(path, R_OK) != 0) {
+        snprintf(err, err_len, "there is no module %s (%s)", name, path);
+        return -1;
+    }
+    for (const module_change *c = host->changes; c; c = c->next)
+        if (strcmp(c->name, name) == 0) {
+            snprintf(err, err_len, "a change of module %s is already under way", name);
+            return -1;
+        }
+    module_change *c = xcalloc(1, sizeof *c);
+    c->host = host;
+    c->op = op;
+    c->name = xstrdup(name);
+    c->notify = notify ? xstrdup(notify) : NULL;
+    c->ev = event_new(server.base, -1, 0, run_change, c);
+    c->next = host->changes;
+    host->changes = c;
+    struct timeval now = { 0, 0 };
+    event_add(c->ev, &now);
+    return 0;
+}
+
+void tern_module_each(tern_host *host, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    /* host->modules is newest first; callers want load order. */
+    size_t n = 0;
+    for (const module_instance *m = host->modules; m; m = m->next)
+        n++;
+    const module_instance **list = xcalloc(n ? n : 1, sizeof *list);
+    size_t i = n;
+    for (const module_instance *m = host->modules; m; m = m->next)
+        list[--i] = m;
+    for (i = 0; i < n; i++)
+        fn(ctx, list[i]->def->name);
+    free(list);
+}
+
 void module_unload_host(tern_host *host)
 {
+    while (host->changes) {
+        module_change *c = host->changes;
+        host->changes = c->next;
+        change_free(c);
+    }
     while (host->modules) {
         module_instance *m = host->modules;
         host->modules = m->next;
-        /* unload() first, while its timers and hooks still exist (it may cancel them). */
-        if (m->def->unload) {
-            const module_instance *prev = owner_enter(host, m);
-            m->def->unload(host, m->state);
-            owner_leave(host, prev);
-        }
-        remove_owned(host, m);
-        dlclose(m->handle);
-        free(m);
+        unload_instance(host, m);
     }
 }

@@ -565,6 +565,56 @@ static tern_adhoc_status run_reload(tern_adhoc_ctx *ctx)
     return TERN_ADHOC_DONE;
 }
 
+/* ---- modules at run time (tern's own commands) ---- */
+
+static void add_module_value(void *field, const char *name) { tern_xdata_value(field, name); }
+
+static void add_module_option(void *field, const char *name)
+{
+    tern_xdata_option(field, NULL, name);
+}
+
+static tern_adhoc_status run_list_modules(tern_adhoc_ctx *ctx)
+{
+    tern_xml *x = tern_xdata_form(ctx->payload, "result", "Loaded Modules", NULL);
+    tern_xml *f = tern_xdata_field(x, "text-multi", "modules", "Modules (in load order)", false);
+    tern_module_each(ctx->host, add_module_value, f);
+    return TERN_ADHOC_DONE;
+}
+
+static const tern_module_op op_load = TERN_MODULE_LOAD, op_unload = TERN_MODULE_UNLOAD,
+                            op_reload = TERN_MODULE_RELOAD;
+
+static tern_adhoc_status run_module_change(tern_adhoc_ctx *ctx)
+{
+    tern_module_op op = *(const tern_module_op *)ctx->command->data;
+    static const char *const verbs[] = { "loaded", "unloaded", "reloaded" };
+    if (!ctx->submitted) {
+        tern_xml *x = tern_xdata_form(ctx->payload, "form", ctx->command->name,
+                                      op == TERN_MODULE_LOAD
+                                          ? "The name of an installed module, e.g. csi."
+                                          : "Sessions stay; the module's per-session state "
+                                            "(e.g. carbons enabled) is dropped.");
+        tern_xml *f = tern_xdata_field(x, op == TERN_MODULE_LOAD ? "text-single" : "list-single",
+                                       "module", "Module", true);
+        if (op != TERN_MODULE_LOAD)
+            tern_module_each(ctx->host, add_module_option, f);
+        ctx->final = true;
+        return TERN_ADHOC_FORM;
+    }
+    const char *name = tern_xdata_get(ctx->submitted, "module");
+    char err[512];
+    if (!name || tern_module_change(ctx->host, op, name, ctx->requester->full, err,
+                                    sizeof err) != 0)
+        return tern_adhoc_reject(ctx, "%s", name ? err : "name a module");
+    log_info(0, "%s asked for module %s to be %s on %s", ctx->requester->full, name, verbs[op],
+             host_of(ctx));
+    tern_adhoc_notef(ctx, "info", "Module %s will be %s on %s in a moment; a message will tell "
+                     "you how it went. The modules line of the configuration is unchanged.",
+                     name, verbs[op], host_of(ctx));
+    return TERN_ADHOC_DONE;
+}
+
 static void add_version_and_uptime(tern_xml *x)
 {
     char text[64], stamp[32];
@@ -711,6 +761,10 @@ static const tern_adhoc_command commands[] = {
     { XEP0133("shutdown"), "Shut Down Service", ADMIN, run_stop, NULL },
     { TERN_ADMIN("reload"), "Reload Configuration", ADMIN, run_reload, NULL },
     { TERN_ADMIN("stats"), "Server Statistics", ADMIN, run_stats, NULL },
+    { TERN_ADMIN("modules"), "List Modules", ADMIN, run_list_modules, NULL },
+    { TERN_ADMIN("load-module"), "Load Module", ADMIN, run_module_change, &op_load },
+    { TERN_ADMIN("unload-module"), "Unload Module", ADMIN, run_module_change, &op_unload },
+    { TERN_ADMIN("reload-module"), "Reload Module", ADMIN, run_module_change, &op_reload },
     { TERN_ADMIN("manage-user"), "Manage a User", ADMIN, run_manage_user, NULL },
     { "urn:x-tern:user#server-info", "Server Information", TERN_ADHOC_LOCAL_USER,
       run_server_info, NULL },

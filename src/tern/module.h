@@ -290,6 +290,23 @@ tern_timer *tern_timer_add(tern_host *host, unsigned ms, bool repeat, void (*fn)
                            void *data);
 void tern_timer_cancel(tern_timer *timer);
 
+/* ---- modules at run time ----
+ * Loads, unloads or reloads (unloads, then loads the file again: a rebuilt module) module
+ * `name` on this host while it runs, without ending sessions. The change is made on the next
+ * turn of the event loop — never under the caller's feet, as the caller may be the module
+ * itself — and its outcome is logged and, when notify is a JID, sent to it as a headline
+ * message from the host. Returns 0 when the change is scheduled, or -1 with the reason in err:
+ * not a module name, no such module file, already loaded or not loaded, a change of it under
+ * way. Unloading drops the module's per-session data (its sessions go on without it); what it
+ * stored stays. The `modules =` line is not changed: a restart loads what it says. A module
+ * other modules use (a service such as roster) leaves them without it until it is back. */
+typedef enum tern_module_op { TERN_MODULE_LOAD, TERN_MODULE_UNLOAD, TERN_MODULE_RELOAD }
+    tern_module_op;
+int tern_module_change(tern_host *host, tern_module_op op, const char *name, const char *notify,
+                       char *err, size_t err_len);
+/* Calls fn with the name of each module loaded on the host, in load order. */
+void tern_module_each(tern_host *host, void (*fn)(void *ctx, const char *name), void *ctx);
+
 /* ---- server ---- */
 const char *tern_server_version(void); /* e.g. "0.1.0" */
 const char *tern_server_name(void);    /* "tern" */

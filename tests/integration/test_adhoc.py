@@ -24,7 +24,9 @@ ADMIN_NODES = {ADMIN + name for name in (
     "get-active-users-num", "get-registered-users-list", "get-disabled-users-list",
     "get-online-users-list", "get-active-users", "announce", "set-motd", "edit-motd",
     "delete-motd", "set-welcome", "delete-welcome", "restart", "shutdown")} | {
-    "urn:x-tern:admin#reload", "urn:x-tern:admin#stats", "urn:x-tern:admin#manage-user"}
+    "urn:x-tern:admin#reload", "urn:x-tern:admin#stats", "urn:x-tern:admin#manage-user",
+    "urn:x-tern:admin#modules", "urn:x-tern:admin#load-module", "urn:x-tern:admin#unload-module",
+    "urn:x-tern:admin#reload-module"}
 USER_NODES = {"urn:x-tern:user#server-info"}
 WIZARD = "urn:x-tern:admin#manage-user"
 

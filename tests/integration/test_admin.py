@@ -538,6 +538,61 @@ def test_shutdown_and_restart_stop_the_server(own_srv, node):
     srv.check_clean_exit()
 
 
+# ---------------------------------------------------------------- modules at run time
+
+
+def version_answer(s, ident):
+    """Asks the server's software version (XEP-0092) on a raw session: result or error."""
+    s.send(f"<iq type='get' id='{ident}' to='localhost'><query xmlns='jabber:iq:version'/></iq>")
+    m = s.read_until(rf"<iq[^>]*id='{ident}'[^>]*(?:/>|>.*?</iq>)".encode())
+    if b"type='result'" in m.group(0):
+        return "result"
+    return re.search(rb"<([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'",
+                     m.group(0)).group(1).decode()
+
+
+def test_modules_are_unloaded_loaded_and_reloaded_while_sessions_stay(own_srv):
+    srv = own_srv(modules=MODULES + " version carbons")
+
+    async def body():
+        admin = await login(srv, "admin")
+        said = inbox(admin)
+        alice = raw_session(srv, "alice", "desk")
+        # Alice's carbons are module state on her session: a reload drops it safely.
+        alice.send("<iq type='set' id='cb'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+        alice.read_until(rb"<iq[^>]*id='cb'[^>]*type='result'|<iq[^>]*type='result'[^>]*id='cb'")
+        assert version_answer(alice, "v1") == "result"
+        listed = result(await command(admin, TERN + "modules"))["modules"]
+        assert listed.split("\n")[-2:] == ["version", "carbons"], listed
+
+        first = await admin["xep_0050"].send_command("localhost", TERN + "unload-module",
+                                                     timeout=5)
+        options = [o["value"] for o in first["command"]["form"].get_fields()["module"]["options"]]
+        assert options == MODULES.split() + ["version", "carbons"]
+        reply = await command(admin, TERN + "unload-module", module="version")
+        (kind, text), = notes(reply)
+        assert kind == "info" and text.startswith("Module version will be unloaded on localhost")
+        assert (await next_message(said))["body"] == "module version unloaded"
+        assert version_answer(alice, "v2") == "service-unavailable"
+
+        await command(admin, TERN + "load-module", module="version")
+        assert (await next_message(said))["body"] == "module version loaded"
+        assert version_answer(alice, "v3") == "result"
+
+        for name in ("carbons", "admin", "adhoc"):  # the command's own modules too
+            await command(admin, TERN + "reload-module", module=name)
+            assert (await next_message(said))["body"] == f"module {name} reloaded"
+        assert version_answer(alice, "v4") == "result"  # Alice's stream never ended
+
+        reply = await command(admin, TERN + "load-module", module="nosuch")
+        assert reply["command"]["status"] != "completed"
+        assert notes(reply)[0][1].startswith("there is no module nosuch"), notes(reply)
+        alice.close()
+        await disconnect(admin)
+    run(body())
+    assert "module version unloaded" in srv.log_text()
+
+
 # ---------------------------------------------------------------- the shell door
 
 
