@@ -76,7 +76,8 @@ static bool kind_is_list(value_kind kind)
 
 typedef enum key_id {
     K_SERVER_DATA_DIR, K_SERVER_LOG_LEVEL, K_SERVER_WORKERS, K_SERVER_ADMINS,
-    K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE, K_SERVER_MAX_STORAGE_SIZE,
+    K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE, K_SERVER_CONTROL_SOCKET,
+    K_SERVER_MAX_STORAGE_SIZE,
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
@@ -111,6 +112,8 @@ static const key_spec keys[K_COUNT] = {
     [K_SERVER_DNS_SERVERS] = { SEC_SERVER, "dns_servers", V_DNS, C(dns_servers), 0, 0 },
     [K_SERVER_MODULE_DIR] = { SEC_SERVER, "module_dir", V_PATH_OPT, C(module_dir), 0, 0 },
     [K_SERVER_PID_FILE] = { SEC_SERVER, "pid_file", V_PATH, C(pid_file), 0, 0 },
+    [K_SERVER_CONTROL_SOCKET] = { SEC_SERVER, "control_socket", V_PATH, C(control_socket), 0,
+                                  0 },
     [K_SERVER_MAX_STORAGE_SIZE] = { SEC_SERVER, "max_storage_size", V_SIZE,
                                     C(max_storage_size), 0, (1ul << 50) },
     [K_TLS_CERT] = { SEC_TLS, "cert", V_PATH_OPT, C(tls_cert), 0, 0 },
@@ -720,6 +723,8 @@ static void finish_config(parse_state *st)
         cfg->data_dir = xasprintf("%s/../var", cfg->dir);
     if (!cfg->pid_file)
         cfg->pid_file = xasprintf("%s/ternd.pid", cfg->data_dir);
+    if (!cfg->control_socket)
+        cfg->control_socket = xasprintf("%s/ternd.ctl", cfg->data_dir);
     if (!cfg->tls_priority)
         cfg->tls_priority = xstrdup(DEFAULT_TLS_PRIORITY);
     for (int k = 0; k < K_COUNT && !cfg->s2s_section_line; k++)

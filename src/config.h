@@ -69,6 +69,7 @@ typedef struct config {
     config_strings dns_servers; /* "ip:port" or "ip" items; empty: system resolver */
     char *module_dir;         /* absolute, or NULL for the built-in default */
     char *pid_file;           /* absolute; default "<data_dir>/ternd.pid" */
+    char *control_socket;     /* absolute; default "<data_dir>/ternd.ctl" (control.h) */
     size_t max_storage_size;  /* bytes the data file may grow to; 0 (default): the disk's */
 
     /* [tls] */

@@ -69,6 +69,7 @@ void config_free(config *cfg)
     config_strings_free(&cfg->dns_servers);
     free(cfg->module_dir);
     free(cfg->pid_file);
+    free(cfg->control_socket);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->tls_ca_file);

@@ -20,6 +20,7 @@
 #include "c2s_register.h"
 #include "config.h"
 #include "config_lists.h"
+#include "control.h"
 #include "conn.h"
 #include "host.h"
 #include "http.h"
@@ -247,6 +248,7 @@ static void shutdown_server(int pid_fd)
     s2s_free_all();
     conn_close_lingering();
     register_release();
+    control_close();
     for (size_t i = 0; i < server.n_hosts; i++)
         module_unload_host(server.hosts[i]);
     for (size_t i = 0; i < server.n_hosts; i++)
@@ -325,7 +327,8 @@ int main(int argc, char **argv)
         log_error(0, "cannot create the event loop");
         return 1;
     }
-    if (start_hosts(err, sizeof err) != 0 || start_listeners(err, sizeof err) != 0) {
+    if (start_hosts(err, sizeof err) != 0 || start_listeners(err, sizeof err) != 0 ||
+        control_open(server.cfg->control_socket, err, sizeof err) != 0) {
         log_error(0, "%s", err);
         shutdown_server(pid_fd);
         return 1;

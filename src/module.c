@@ -161,12 +161,8 @@ static module_instance **find_loaded(tern_host *host, const char *name)
     return NULL;
 }
 
-static void tell(const module_change *c, bool ok, const char *text)
+static void tell(const module_change *c, const char *text)
 {
-    if (ok)
-        log_info(0, "host %s: %s", c->host->name, text);
-    else
-        log_error(0, "host %s: %s", c->host->name, text);
     if (!c->notify)
         return;
     tern_xml *msg = xml_new("message", NS_CLIENT);
@@ -178,6 +174,42 @@ static void tell(const module_change *c, bool ok, const char *text)
 }
 
 static const char *const op_done[] = { "loaded", "unloaded", "reloaded" };
+
+bool module_change_now(tern_host *host, tern_module_op op, const char *name, char *text,
+                       size_t text_len)
+{
+    char err[1024] = "";
+    bool ok = true;
+    module_instance **at = find_loaded(host, name);
+    if (!module_name_ok(name)) {
+        ok = false;
+        snprintf(err, sizeof err, "that is not a module name (a-z, 0-9 and _)");
+    } else if (op != TERN_MODULE_LOAD) {
+        if (!at) {
+            ok = false;
+            snprintf(err, sizeof err, "it is not loaded");
+        } else {
+            module_instance *m = *at;
+            *at = m->next;
+            unload_instance(host, m);
+        }
+    } else if (at) {
+        ok = false;
+        snprintf(err, sizeof err, "it is already loaded");
+    }
+    if (ok && op != TERN_MODULE_UNLOAD &&
+        load_one(host, module_dir(server.cfg), name, err, sizeof err) != 0)
+        ok = false;
+    if (ok)
+        snprintf(text, text_len, "module %s %s", name, op_done[op]);
+    else
+        snprintf(text, text_len, "module %s was not %s: %s", name, op_done[op], err);
+    if (ok)
+        log_info(0, "host %s: %s", host->name, text);
+    else
+        log_error(0, "host %s: %s", host->name, text);
+    return ok;
+}
 
 /* Runs on a loop turn of its own: no module code of this host is on the stack. */
 static void run_change(evutil_socket_t fd, short what, void *arg)
@@ -191,34 +223,13 @@ static void run_change(evutil_socket_t fd, short what, void *arg)
             *at = c->next;
             break;
         }
-    char err[1024] = "", text[1200];
-    bool ok = true;
-    module_instance **at = find_loaded(host, c->name);
-    if (c->op != TERN_MODULE_LOAD) {
-        if (!at) {
-            ok = false;
-            snprintf(err, sizeof err, "it is not loaded");
-        } else {
-            module_instance *m = *at;
-            *at = m->next;
-            unload_instance(host, m);
-        }
-    } else if (at) {
-        ok = false;
-        snprintf(err, sizeof err, "it is already loaded");
-    }
-    if (ok && c->op != TERN_MODULE_UNLOAD &&
-        load_one(host, module_dir(server.cfg), c->name, err, sizeof err) != 0)
-        ok = false;
-    if (ok)
-        snprintf(text, sizeof text, "module %s %s", c->name, op_done[c->op]);
-    else
-        snprintf(text, sizeof text, "module %s was not %s: %s", c->name, op_done[c->op], err);
-    tell(c, ok, text);
+    char text[1200];
+    module_change_now(host, c->op, c->name, text, sizeof text);
+    tell(c, text);
     change_free(c);
 }
 
-static bool module_name_ok(const char *name)
+bool module_name_ok(const char *name)
 {
     if (!*name || strlen(name) > 64)
         return false;

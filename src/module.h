@@ -2,6 +2,7 @@
 #ifndef TERN_MODULE_LOADER_H
 #define TERN_MODULE_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "host.h"
@@ -12,6 +13,13 @@ const char *module_dir(const config *cfg);
 
 /* Loads the host's `modules =` list in order. -1 with a reason naming the module in err. */
 int module_load_host(tern_host *host, const char *dir, char *err, size_t err_len);
+/* Whether name can be a module's (a-z, 0-9 and _, at most 64 bytes: no path). */
+bool module_name_ok(const char *name);
+/* Loads, unloads or reloads one module now (see tern_module_change(), which schedules this);
+ * only from code that no module of the host called (the event loop, the control socket).
+ * Logs the outcome and writes it into text. */
+bool module_change_now(tern_host *host, tern_module_op op, const char *name, char *text,
+                       size_t text_len);
 /* Unloads every module of the host, newest first, removing what each registered. */
 void module_unload_host(tern_host *host);
 

@@ -1,7 +1,8 @@
 /* ternctl.c — the admin tool: accounts and status (man page ternctl(8)).
  *
  * It reads the same config file as ternd and opens the same LMDB environment, which LMDB lets
- * two processes share, so every command works whether ternd is running or not. A password may
+ * two processes share, so the account and status commands work whether ternd is running or
+ * not; the module commands talk to the running ternd through its control socket. A password may
  * come from standard input ("-") so that it never shows in ps(1). Exit status: 0 on success, 1
  * on any error, with one line on stderr saying what went wrong. */
 #ifdef HAVE_CONFIG_H
@@ -14,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "accounts.h"
 #include "config.h"
@@ -62,6 +66,10 @@ static void usage(FILE *out)
             "  user disable JID          stop an account from logging in (keeps its data)\n"
             "  user enable JID           let a disabled account log in again\n"
             "  status                    whether ternd runs, accounts per host, data size\n"
+            "  module list HOST          the modules the running ternd has loaded for HOST\n"
+            "  module load HOST NAME     load a module into the running ternd (sessions stay)\n"
+            "  module unload HOST NAME   unload one\n"
+            "  module reload HOST NAME   unload it and load its file again (a rebuilt one)\n"
             "\n"
             "options:\n"
             "  -c, --config FILE  configuration file (default %s)\n"
@@ -272,6 +280,69 @@ static int cmd_status(ctl *c, char **args)
     return 0;
 }
 
+/* ---- the running ternd, through its control socket (control.h) ---- */
+
+/* Sends one request line and copies the answer to stdout ("ok ...") or stderr ("error ...").
+ * 0 when it starts with "ok". */
+static int control_request(ctl *c, const char *request)
+{
+    const char *path = c->cfg->control_socket;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path)
+        return fail("control_socket %s is too long", path);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail("socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT || e == ECONNREFUSED)
+            return fail("ternd is not running (nothing listens on %s)", path);
+        return fail("cannot reach ternd at %s: %s", path, strerror(e));
+    }
+    struct timeval timeout = { 30, 0 }; /* loading a module is quick; never hang forever */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    size_t len = strlen(request);
+    if (write(fd, request, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+        close(fd);
+        return fail("cannot send to ternd: %s", strerror(errno));
+    }
+    char answer[65536];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof answer - 1 && (n = read(fd, answer + got, sizeof answer - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    answer[got] = '\0';
+    if (strncmp(answer, "ok", 2) == 0) {
+        const char *rest = answer[2] == ' ' ? answer + 3 : answer + 2;
+        fputs(rest[0] == '\n' ? rest + 1 : rest, stdout);
+        return 0;
+    }
+    if (strncmp(answer, "error ", 6) == 0)
+        return fail("%.*s", (int)strcspn(answer + 6, "\n"), answer + 6);
+    return fail("ternd gave no answer%s", got ? " it could parse" : "");
+}
+
+static int cmd_module_list(ctl *c, char **args)
+{
+    char request[600];
+    snprintf(request, sizeof request, "module list %s", args[0]);
+    return control_request(c, request);
+}
+
+static int module_change(ctl *c, const char *op, char **args)
+{
+    char request[600];
+    snprintf(request, sizeof request, "module %s %s %s", op, args[0], args[1]);
+    return control_request(c, request);
+}
+
+static int cmd_module_load(ctl *c, char **args) { return module_change(c, "load", args); }
+static int cmd_module_unload(ctl *c, char **args) { return module_change(c, "unload", args); }
+static int cmd_module_reload(ctl *c, char **args) { return module_change(c, "reload", args); }
+
 typedef struct command {
     const char *name;
     const char *sub;       /* second word ("user add"), or NULL */
@@ -287,6 +358,10 @@ static const command commands[] = {
     { "user", "disable", 1, cmd_user_disable },
     { "user", "enable", 1, cmd_user_enable },
     { "status", NULL, 0, cmd_status },
+    { "module", "list", 1, cmd_module_list },
+    { "module", "load", 2, cmd_module_load },
+    { "module", "unload", 2, cmd_module_unload },
+    { "module", "reload", 2, cmd_module_reload },
 };
 
 /* The command whose words start argv, or NULL. */
@@ -337,7 +412,7 @@ int main(int argc, char **argv)
     }
     const command *cmd = find_command(argc, argv);
     if (!cmd) {
-        bool user = strcmp(argv[0], "user") == 0;
+        bool user = strcmp(argv[0], "user") == 0 || strcmp(argv[0], "module") == 0;
         return fail("unknown command '%s%s%s' (see ternctl --help)", argv[0],
                     user && argc > 1 ? " " : "", user && argc > 1 ? argv[1] : "");
     }

@@ -6,7 +6,10 @@ statistics, restart and shutdown."""
 import asyncio
 import copy
 import datetime
+import os
 import re
+import socket
+import stat
 
 import pytest
 from slixmpp.exceptions import IqError
@@ -622,3 +625,39 @@ def test_ternctl_disable_and_enable(srv):
         assert proc.returncode == 1
         assert proc.stderr.startswith(message), proc.stderr
     assert re.search(r"user disable JID", srv.ternctl("--help").stdout)
+
+
+def test_ternctl_changes_the_modules_of_the_running_server(own_srv):
+    srv = own_srv(modules=MODULES + " version")
+    sock = srv.folder / "var" / "ternd.ctl"
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600  # only ternd's own account
+    alice = raw_session(srv, "alice", "desk")
+    listed = srv.ternctl("module", "list", "localhost").stdout.split()
+    assert listed == MODULES.split() + ["version"]
+    out = srv.ternctl("module", "unload", "localhost", "version").stdout
+    assert out == "module version unloaded\n"
+    assert version_answer(alice, "v1") == "service-unavailable"
+    assert srv.ternctl("module", "load", "localhost", "version").stdout == \
+        "module version loaded\n"
+    assert version_answer(alice, "v2") == "result"
+    assert srv.ternctl("module", "reload", "localhost", "roster").stdout == \
+        "module roster reloaded\n"
+    for args, said in [(("load", "localhost", "version"), "it is already loaded"),
+                       (("unload", "localhost", "nosuch"), "it is not loaded"),
+                       (("load", "localhost", "../../etc/x"), "not a module name"),
+                       (("load", "localhost", "nosuch"), "cannot load module nosuch"),
+                       (("list", "elsewhere.example", None), "no host elsewhere.example")]:
+        proc = srv.ternctl("module", *[a for a in args if a], check=False)
+        assert proc.returncode == 1 and said in proc.stderr, proc.stderr
+    assert version_answer(alice, "v3") == "result"  # her session never ended
+    # The socket itself: a request too long is refused, the server goes on.
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(sock))
+        s.sendall(b"module list " + b"x" * 5000)
+        assert s.recv(200).startswith(b"error request longer than 1024 bytes")
+    alice.close()
+    srv.stop()
+    proc = srv.ternctl("module", "list", "localhost", check=False)
+    assert proc.returncode == 1 and "ternd is not running" in proc.stderr, proc.stderr
+    assert not sock.exists()
