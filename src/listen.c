@@ -9,15 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "c2s.h"
-#include "http.h"
-#include "s2s.h"
 #include "tern/log.h"
 #include "util.h"
 
 struct listener {
     struct evconnlistener *ev;
-    listen_kind kind;
+    listen_accept_fn accept;
+    bool tls;
     char addr[80];
     listener *next;
 };
@@ -29,23 +27,7 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     (void)ev;
     (void)sa;
     (void)socklen;
-    switch (l->kind) {
-    case LISTEN_C2S:
-        c2s_accept(fd, false);
-        break;
-    case LISTEN_C2S_DIRECT:
-        c2s_accept(fd, true);
-        break;
-    case LISTEN_HTTP:
-        http_accept(fd, false);
-        break;
-    case LISTEN_HTTPS:
-        http_accept(fd, true);
-        break;
-    case LISTEN_S2S:
-        s2s_accept(fd);
-        break;
-    }
+    l->accept(fd, l->tls);
 }
 
 static void on_accept_error(struct evconnlistener *ev, void *arg)
@@ -58,7 +40,8 @@ static void on_accept_error(struct evconnlistener *ev, void *arg)
 }
 
 int listen_add(listener **list, struct event_base *base, const config_addr_list *addrs,
-               listen_kind kind, char *err, size_t err_len)
+               listen_accept_fn accept, bool tls, const char *label, char *err,
+               size_t err_len)
 {
     for (size_t i = 0; i < addrs->n; i++) {
         const config_addr *a = &addrs->items[i];
@@ -66,7 +49,8 @@ int listen_add(listener **list, struct event_base *base, const config_addr_list 
         if (a->ss.ss_family == AF_INET6)
             flags |= LEV_OPT_BIND_IPV6ONLY;
         listener *l = xcalloc(1, sizeof *l);
-        l->kind = kind;
+        l->accept = accept;
+        l->tls = tls;
         snprintf(l->addr, sizeof l->addr, "%s", a->text);
         l->ev = evconnlistener_new_bind(base, on_accept, l, flags, 511,
                                         (const struct sockaddr *)&a->ss, (int)a->len);
@@ -78,12 +62,7 @@ int listen_add(listener **list, struct event_base *base, const config_addr_list 
         evconnlistener_set_error_cb(l->ev, on_accept_error);
         l->next = *list;
         *list = l;
-        static const char *const labels[] = {
-            [LISTEN_C2S] = "c2s, STARTTLS", [LISTEN_C2S_DIRECT] = "c2s, direct TLS",
-            [LISTEN_HTTP] = "HTTP", [LISTEN_HTTPS] = "HTTPS",
-            [LISTEN_S2S] = "s2s, STARTTLS",
-        };
-        log_info(0, "listening on %s (%s)", a->text, labels[kind]);
+        log_info(0, "listening on %s (%s)", a->text, label);
     }
     return 0;
 }

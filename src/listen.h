@@ -3,22 +3,21 @@
 #define TERN_LISTEN_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 
 #include "config.h"
 
-typedef enum listen_kind {
-    LISTEN_C2S,          /* client streams, STARTTLS */
-    LISTEN_C2S_DIRECT,   /* client streams, direct TLS (XEP-0368) */
-    LISTEN_HTTP,         /* HTTP/1.1 (http.h) */
-    LISTEN_HTTPS,        /* HTTP/1.1 over TLS */
-    LISTEN_S2S,          /* server-to-server streams, STARTTLS (s2s.h) */
-} listen_kind;
-
 typedef struct listener listener;
 
-/* Binds every address of `addrs`. Returns 0, or -1 with a reason in err (nothing stays bound). */
+/* What an accepted socket is handed to: the protocol that opened the listener (c2s, HTTP,
+ * s2s), which owns the socket from then on. `tls` says the protocol is direct TLS. */
+typedef void (*listen_accept_fn)(evutil_socket_t fd, bool tls);
+
+/* Binds every address of `addrs` for `accept` (`label`, e.g. "c2s, STARTTLS", names them in
+ * the log). Returns 0, or -1 with a reason in err (nothing stays bound). */
 int listen_add(listener **list, struct event_base *base, const config_addr_list *addrs,
-               listen_kind kind, char *err, size_t err_len);
+               listen_accept_fn accept, bool tls, const char *label, char *err,
+               size_t err_len);
 void listen_free_all(listener *list);
 
 #endif

@@ -20,7 +20,7 @@
 #include "c2s_register.h"
 #include "config.h"
 #include "config_lists.h"
-#include "control.h"
+#include "control_socket.h"
 #include "conn.h"
 #include "host.h"
 #include "http.h"
@@ -170,19 +170,28 @@ static bool s2s_wanted(const config *cfg)
     return false;
 }
 
+/* s2s has no direct TLS listener (XEP-0368 for servers is outgoing only here). */
+static void accept_s2s(evutil_socket_t fd, bool tls)
+{
+    (void)tls;
+    s2s_accept(fd);
+}
+
 static int start_listeners(char *err, size_t err_len)
 {
     const config *cfg = server.cfg;
-    if (listen_add(&server.listeners, server.base, &cfg->c2s_listen, LISTEN_C2S, err,
+    listener **list = &server.listeners;
+    struct event_base *base = server.base;
+    if (listen_add(list, base, &cfg->c2s_listen, c2s_accept, false, "c2s, STARTTLS", err,
                    err_len) != 0 ||
-        listen_add(&server.listeners, server.base, &cfg->c2s_tls_listen, LISTEN_C2S_DIRECT, err,
+        listen_add(list, base, &cfg->c2s_tls_listen, c2s_accept, true, "c2s, direct TLS", err,
                    err_len) != 0)
         return -1;
     if ((cfg->http_listen.n || cfg->http_tls_listen.n) && http_check_config(err, err_len) != 0)
         return -1;
-    if (listen_add(&server.listeners, server.base, &cfg->http_listen, LISTEN_HTTP, err,
+    if (listen_add(list, base, &cfg->http_listen, http_accept, false, "HTTP", err,
                    err_len) != 0 ||
-        listen_add(&server.listeners, server.base, &cfg->http_tls_listen, LISTEN_HTTPS, err,
+        listen_add(list, base, &cfg->http_tls_listen, http_accept, true, "HTTPS", err,
                    err_len) != 0)
         return -1;
     if (!s2s_wanted(cfg)) {
@@ -190,7 +199,7 @@ static int start_listeners(char *err, size_t err_len)
             log_warn(0, "%s:%d: the [s2s] section is unused: no host loads the s2s module, so "
                      "no s2s listener is opened and no other domain is reached", cfg->path,
                      cfg->s2s_section_line);
-    } else if (listen_add(&server.listeners, server.base, &cfg->s2s_listen, LISTEN_S2S, err,
+    } else if (listen_add(list, base, &cfg->s2s_listen, accept_s2s, false, "s2s, STARTTLS", err,
                           err_len) != 0) {
         return -1;
     }

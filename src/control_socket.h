@@ -1,7 +1,7 @@
-/* control.h — ternd's control socket: how `ternctl module ...` reaches the running server
+/* control_socket.h — ternd's control socket: how `ternctl module ...` reaches the running server
  * (the only ternctl commands that need it; the others work on storage directly). */
-#ifndef TERN_CONTROL_H
-#define TERN_CONTROL_H
+#ifndef TERN_CONTROL_SOCKET_H
+#define TERN_CONTROL_SOCKET_H
 
 #include <stddef.h>
 
