@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage_env.h"
+#include "store/storage_env.h"
 #include "tern/log.h"
 #include "util.h"
 

@@ -9,7 +9,7 @@
 #include "module.h"
 #include "module_settings.h"
 #include "server.h"
-#include "storage_env.h"
+#include "store/storage_env.h"
 #include "tern/module.h"
 #include "util.h"
 
@@ -76,6 +76,8 @@ void tern_server_get_stats(tern_server_stats *out)
     size_t sessions = 0;
     for (size_t i = 0; i < server.n_hosts; i++)
         sessions += tern_host_session_count(server.hosts[i]);
+    unsigned long long writes, written;
+    storage_get_write_stats(server.storage, &writes, &written);
     *out = (tern_server_stats){
         .c2s_connections = server.n_clients,
         .c2s_sessions = sessions,
@@ -83,6 +85,8 @@ void tern_server_get_stats(tern_server_stats *out)
         .stanzas_out = server.stanzas_out,
         .auth_failures = server.auth_failures,
         .storage_bytes = storage_file_size(server.storage),
+        .storage_writes = writes,
+        .storage_written_bytes = written,
     };
 }
 

@@ -31,7 +31,7 @@
 #include "pidfile.h"
 #include "s2s.h"
 #include "server.h"
-#include "storage_env.h"
+#include "store/storage_env.h"
 #include "tern/module.h"
 #include "tern_build.h"
 #include "tls.h"

@@ -24,7 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "pidfile.h"
-#include "storage_env.h"
+#include "store/storage_env.h"
 #include "tern/jid.h"
 
 #ifndef PACKAGE_VERSION

@@ -266,6 +266,12 @@ static void write_metrics(exposition *e)
     family(e, "tern_storage_bytes", "gauge", "Size of the storage file in bytes.");
     sample(e, "tern_storage_bytes", st.storage_bytes > 0 ? (unsigned long long)st.storage_bytes
                                                          : 0);
+    family(e, "tern_storage_writes_total", "counter",
+           "Storage writes committed (one per transaction, however many records it changed).");
+    sample(e, "tern_storage_writes_total", st.storage_writes);
+    family(e, "tern_storage_written_bytes_total", "counter",
+           "Bytes those writes carried: the owner, key and value of every record written.");
+    sample(e, "tern_storage_written_bytes_total", st.storage_written_bytes);
     write_hosts(e);
     if (e->openmetrics)
         buf_append_str(e->out, "# EOF\n");

@@ -324,6 +324,8 @@ typedef struct tern_server_stats {
     uint64_t stanzas_out;       /* stanzas queued to clients */
     uint64_t auth_failures;     /* failed authentication attempts */
     long long storage_bytes;    /* size of the storage file */
+    uint64_t storage_writes;    /* storage writes committed since start */
+    uint64_t storage_written_bytes; /* owner + key + value bytes of those writes */
 } tern_server_stats;
 void tern_server_get_stats(tern_server_stats *out);
 

@@ -10,7 +10,7 @@
  * write may return TERN_STORAGE_FULL (also < 0) when the disk or the configured size is full:
  * answer it with tern_storage_error() (resource-constraint, RFC 6120 §8.3.3.18).
  * Values are opaque bytes; the caller owns what it passes in, and frees what it gets out with
- * free(). The backend today is LMDB; modules never see it. */
+ * free(). The backend today is LMDB (src/store/lmdb/); modules never see it. */
 #ifndef TERN_STORAGE_H
 #define TERN_STORAGE_H
 
@@ -39,6 +39,15 @@ int storage_map_get(tern_storage *st, const char *store, const char *owner, cons
 int storage_map_put(tern_storage *st, const char *store, const char *owner, const char *key,
                     const void *value, size_t len);
 int storage_map_delete(tern_storage *st, const char *store, const char *owner, const char *key);
+/* One change to a map: value NULL deletes key (absent is not an error), else puts it. */
+typedef struct storage_map_change {
+    const char *key;
+    const void *value;
+    size_t len;
+} storage_map_change;
+/* Applies n changes to one owner's map in a single durable transaction: all or none. */
+int storage_map_apply(tern_storage *st, const char *store, const char *owner,
+                      const storage_map_change *changes, size_t n);
 int storage_map_each(tern_storage *st, const char *store, const char *owner,
                      int (*fn)(void *ctx, const char *key, const void *value, size_t len),
                      void *ctx);

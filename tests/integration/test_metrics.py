@@ -69,6 +69,7 @@ def test_the_scrape_parses_with_every_family(srv):
         "tern_uptime_seconds": "gauge", "tern_c2s_connections": "gauge",
         "tern_sessions": "gauge", "tern_stanzas_in": "counter", "tern_stanzas_out": "counter",
         "tern_auth_failures": "counter", "tern_storage_bytes": "gauge",
+        "tern_storage_writes": "counter", "tern_storage_written_bytes": "counter",
         "tern_accounts": "gauge", "tern_offline_messages": "gauge",
     }
     assert value(samples, "tern_build_info", version="0.1.0") == 1
@@ -116,7 +117,13 @@ def test_the_figures_move(srv):
     queued = value(during, "tern_offline_messages", host="localhost")
     alice.send("<message to='bob@localhost' type='chat' id='m2'><body>hi</body></message>")
     alice.ping_server("m3")  # the message was handled before the ping's answer
-    assert value(figures(srv), "tern_offline_messages", host="localhost") == queued + 1
+    after = figures(srv)
+    assert value(after, "tern_offline_messages", host="localhost") == queued + 1
+    # Storing it was one write of at least its owner, peer and body.
+    writes, written = "tern_storage_writes_total", "tern_storage_written_bytes_total"
+    assert value(after, writes) >= value(during, writes) + 1
+    assert value(after, written) >= \
+        value(during, written) + len("bob@localhost" "alice@localhost" "hi")
 
     # A wrong password counts as a failure.
     failures = value(during, "tern_auth_failures_total")

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "accounts.h"
-#include "storage_env.h"
+#include "store/storage_env.h"
 
 #define ITER 4096  /* fewer than the default: the tests derive many keys */
 

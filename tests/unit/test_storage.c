@@ -1,6 +1,7 @@
 /* test_storage.c — the LMDB storage layer on a real temporary directory: keyval, map and
  * archive semantics, no cross-talk between owners that prefix each other, persistence across
- * close/open, visibility of another process's writes, and map growth from a tiny size. */
+ * close/open, visibility of another process's writes, map growth from a tiny size, map_apply
+ * (many changes, all or none) and the write counters. */
 #include <check.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -11,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "storage_env.h"
+#include "store/storage_env.h"
 
 static char dir[96];
 static tern_storage *st;
@@ -758,6 +759,108 @@ START_TEST(test_capped_map_fills_up)
 }
 END_TEST
 
+/* Writes and bytes counted since open. */
+static void write_stats(unsigned long long *writes, unsigned long long *bytes)
+{
+    storage_get_write_stats(st, writes, bytes);
+}
+
+/* storage_map_apply: puts and deletes in one call, all visible at once; a deleted key that is
+ * absent is no error; each committed call is one write of owner + key + value bytes per
+ * change. */
+START_TEST(test_map_apply_puts_and_deletes)
+{
+    ck_assert_int_eq(storage_map_put(st, "roster", "al@x", "i a@h", "<item/>", 7), 0);
+    ck_assert_int_eq(storage_map_put(st, "roster", "al@x", "i b@h", "<item/>", 7), 0);
+    unsigned long long w0, b0, w1, b1;
+    write_stats(&w0, &b0);
+    const storage_map_change changes[] = {
+        { "meta", "ver=3", 5 },
+        { "i a@h", NULL, 0 },     /* delete */
+        { "i c@h", "<c/>", 4 },   /* put */
+        { "i nobody@h", NULL, 0 }, /* absent: not an error */
+        { "empty", NULL, 0 },
+    };
+    ck_assert_int_eq(storage_map_apply(st, "roster", "al@x", changes, 5), 0);
+    assert_map("roster", "al@x", "meta", "ver=3");
+    assert_map("roster", "al@x", "i a@h", NULL);
+    assert_map("roster", "al@x", "i b@h", "<item/>");
+    assert_map("roster", "al@x", "i c@h", "<c/>");
+    collect c = { 0 };
+    ck_assert_int_eq(storage_map_each(st, "roster", "al@x", collect_map, &c), 0);
+    ck_assert_str_eq(c.text, "i b@h=<item/>,i c@h=<c/>,meta=ver=3,");
+
+    write_stats(&w1, &b1);
+    ck_assert_uint_eq(w1 - w0, 1);
+    /* owner "al@x" (4) per change + keys 4+5+5+10+5 + values 5+4 */
+    ck_assert_uint_eq(b1 - b0, 5 * 4 + 29 + 9);
+
+    /* An empty change list commits nothing and counts nothing. */
+    ck_assert_int_eq(storage_map_apply(st, "roster", "al@x", NULL, 0), 0);
+    write_stats(&w0, &b0);
+    ck_assert_uint_eq(w0, w1);
+    ck_assert_uint_eq(b0, b1);
+
+    /* Every kind of write counts; a read does not. */
+    ck_assert_int_eq(storage_kv_put(st, "vcard", "al@x", "abc", 3), 0);
+    ck_assert_int_eq(storage_map_delete(st, "roster", "al@x", "meta"), 0);
+    void *v;
+    size_t len;
+    ck_assert_int_eq(storage_kv_get(st, "vcard", "al@x", &v, &len), 1);
+    free(v);
+    write_stats(&w1, &b1);
+    ck_assert_uint_eq(w1 - w0, 2);
+    ck_assert_uint_eq(b1 - b0, (4 + 3) + (4 + 4));
+}
+END_TEST
+
+/* All or none: a change that cannot be made (a key too long, or no room left under the cap)
+ * fails the whole call, and none of its other changes is visible. */
+START_TEST(test_map_apply_all_or_nothing)
+{
+    storage_close(st);
+    st = open_at(dir, 64 * 1024);
+    storage_set_max_size(st, 1024 * 1024);
+    ck_assert_int_eq(storage_map_put(st, "roster", "al@x", "keep", "old", 3), 0);
+
+    char long_key[600];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    const storage_map_change bad_key[] = {
+        { "new", "1", 1 },
+        { "keep", NULL, 0 },
+        { long_key, "2", 1 },
+    };
+    unsigned long long w0, b0, w1, b1;
+    write_stats(&w0, &b0);
+    ck_assert_int_eq(storage_map_apply(st, "roster", "al@x", bad_key, 3), -1);
+    assert_map("roster", "al@x", "new", NULL);
+    assert_map("roster", "al@x", "keep", "old");
+
+    /* The first changes fit; the last one does not: the transaction aborts whole. */
+    static unsigned char chunk[600 * 1024];
+    const storage_map_change too_big[] = {
+        { "new", "1", 1 },
+        { "keep", NULL, 0 },
+        { "a", chunk, sizeof chunk },
+        { "b", chunk, sizeof chunk },
+    };
+    ck_assert_int_eq(storage_map_apply(st, "roster", "al@x", too_big, 4), TERN_STORAGE_FULL);
+    assert_map("roster", "al@x", "new", NULL);
+    assert_map("roster", "al@x", "keep", "old");
+    assert_map("roster", "al@x", "a", NULL);
+    write_stats(&w1, &b1);
+    ck_assert_uint_eq(w1, w0); /* nothing was committed, nothing counted */
+    ck_assert_uint_eq(b1, b0);
+
+    /* Survives a reopen: the committed state is the one before the failed calls. */
+    storage_close(st);
+    st = open_at(dir, 0);
+    assert_map("roster", "al@x", "keep", "old");
+    assert_map("roster", "al@x", "new", NULL);
+}
+END_TEST
+
 static void *append_thread(void *arg)
 {
     static unsigned char chunk[8 * 1024];
@@ -817,6 +920,8 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_kv_each_owner_many);
     tcase_add_test(tc, test_map_no_cross_talk);
     tcase_add_test(tc, test_map_each_many);
+    tcase_add_test(tc, test_map_apply_puts_and_deletes);
+    tcase_add_test(tc, test_map_apply_all_or_nothing);
     tcase_add_test(tc, test_archive_items_round_trip);
     tcase_add_test(tc, test_archive_queries);
     tcase_add_test(tc, test_archive_delete_clear_count_ids);

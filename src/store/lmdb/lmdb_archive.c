@@ -1,15 +1,16 @@
-/* storage_archive.c — the archive store of tern/storage.h: an append-only, id-ordered log per
- * owner (offline messages, message archives), on the LMDB environment of storage.c.
+/* store/lmdb/lmdb_archive.c — the archive store of the LMDB backend: an append-only,
+ * id-ordered log per owner (offline messages, message archives), on the environment of
+ * lmdb_env.c.
  *
- * Layouts (see storage.c for why "owner\0" is a safe prefix):
+ * Layouts (see lmdb_env.c for why "owner\0" is a safe prefix):
  *   "arc:<store>"  key:   owner '\0' id (8 bytes, big-endian, so key order is id order)
  *                  value: when (8 bytes BE) | peer length (2 bytes BE) | peer | payload
  *   "meta"         "\0seq:<store>" → last archive id handed out in that store (8 bytes BE)
  *
- * As everywhere in the storage layer, storage_archive_query's callback never runs inside a
+ * As everywhere in the storage layer, lmdb_archive_query's callback never runs inside a
  * transaction: matches are copied out in batches and delivered after the read transaction
  * ends, so the callback may call back into storage. */
-#include "storage_internal.h"
+#include "store/lmdb/lmdb_internal.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -89,15 +90,16 @@ static int append_op(MDB_txn *txn, void *arg)
     return mdb_put(txn, a->dbi, &key, &val, MDB_NOOVERWRITE);
 }
 
-int storage_archive_append(tern_storage *st, const char *store, const char *owner, time_t when,
-                           const char *peer, const void *payload, size_t len, uint64_t *id_out)
+int lmdb_archive_append(void *db, const char *store, const char *owner, time_t when,
+                        const char *peer, const void *payload, size_t len, uint64_t *id_out)
 {
+    lmdb_db *st = db;
     MDB_dbi dbi, meta;
     key_buf k;
     unsigned char zero[8] = { 0 };
-    if (storage_get_dbi(st, "arc", store, &dbi) < 0 ||
-        storage_get_dbi(st, "meta", NULL, &meta) < 0 ||
-        storage_key_make(st, &k, owner, true, zero, 8) < 0)
+    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
+        lmdb_get_dbi(st, "meta", NULL, &meta) < 0 ||
+        lmdb_key_make(st, &k, owner, true, zero, 8) < 0)
         return -1;
     size_t peer_len = peer ? strlen(peer) : 0;
     if (peer_len > 0xffff) {
@@ -114,7 +116,7 @@ int storage_archive_append(tern_storage *st, const char *store, const char *owne
     if (len)
         memcpy(value + ARCHIVE_HEADER_LEN + peer_len, payload, len);
     struct append_arg a = { dbi, meta, store, &k, value, vlen, 0 };
-    int ret = storage_write(st, "archive append", append_op, &a);
+    int ret = lmdb_write(st, "archive append", append_op, &a);
     free(value);
     if (ret == 0 && id_out)
         *id_out = a.id;
@@ -170,7 +172,7 @@ static int archive_seek(MDB_cursor *cur, key_buf *k, uint64_t after, uint64_t be
     }
     /* Reverse: seek to the first key at or past the bound, then step back one. Without an
      * upper bound the bound is owner '\1', which sorts after every owner '\0' <id>. */
-    unsigned char seek[STORAGE_KEY_BUF];
+    unsigned char seek[LMDB_KEY_BUF];
     memcpy(seek, k->data, k->prefix_len);
     size_t seek_len;
     if (before) {
@@ -191,7 +193,7 @@ static int archive_seek(MDB_cursor *cur, key_buf *k, uint64_t after, uint64_t be
 }
 
 struct archive_batch {
-    storage_archive_item items[STORAGE_BATCH_ITEMS];
+    storage_archive_item items[LMDB_BATCH_ITEMS];
     size_t n;
 };
 
@@ -207,25 +209,25 @@ static void archive_batch_free(struct archive_batch *b)
 /* One read transaction of a query: collects up to `want` matching items with after < id <
  * before. *done is set when nothing is left to look at; *more when a match was seen beyond
  * `want` (the query's max). Returns 0 or an MDB code. */
-static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
+static int archive_collect(lmdb_db *st, MDB_dbi dbi, key_buf *k,
                            const struct storage_archive_query *q, uint64_t after, uint64_t before,
                            size_t want, struct archive_batch *b, bool *done, bool *more)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = storage_txn_begin(st, MDB_RDONLY, &txn, NULL);
+    int rc = lmdb_txn_begin(st, MDB_RDONLY, &txn, NULL);
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, dbi, &cur))) {
-        storage_read_end(st, txn);
+        lmdb_read_end(st, txn);
         return rc;
     }
-    size_t cap = want < STORAGE_BATCH_ITEMS ? want : STORAGE_BATCH_ITEMS, bytes = 0;
+    size_t cap = want < LMDB_BATCH_ITEMS ? want : LMDB_BATCH_ITEMS, bytes = 0;
     MDB_val key, val;
     *done = false;
     for (rc = archive_seek(cur, k, after, before, q->reverse, &key, &val); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, q->reverse ? MDB_PREV : MDB_NEXT)) {
-        if (!storage_key_has_prefix(&key, k))
+        if (!lmdb_key_has_prefix(&key, k))
             break;
         storage_archive_item item;
         size_t peer_len;
@@ -241,7 +243,7 @@ static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
             *more = true;  /* one match past max is all "more" needs */
             break;
         }
-        if (b->n == cap || bytes >= STORAGE_BATCH_BYTES)
+        if (b->n == cap || bytes >= LMDB_BATCH_BYTES)
             goto out;  /* batch full: the caller resumes after the last item */
         storage_archive_item *copy = &b->items[b->n++];
         *copy = item;
@@ -258,22 +260,23 @@ static int archive_collect(tern_storage *st, MDB_dbi dbi, key_buf *k,
     }
 out:
     mdb_cursor_close(cur);
-    storage_read_end(st, txn);
+    lmdb_read_end(st, txn);
     return rc;
 }
 
-int storage_archive_query(tern_storage *st, const char *store, const char *owner,
-                          const struct storage_archive_query *q,
-                          int (*fn)(void *ctx, const storage_archive_item *item), void *ctx)
+int lmdb_archive_query(void *db, const char *store, const char *owner,
+                       const struct storage_archive_query *q,
+                       int (*fn)(void *ctx, const storage_archive_item *item), void *ctx)
 {
+    lmdb_db *st = db;
     static const struct storage_archive_query all;
     MDB_dbi dbi;
     key_buf k;
     unsigned char zero[8] = { 0 };
     if (!q)
         q = &all;
-    if (storage_get_dbi(st, "arc", store, &dbi) < 0 ||
-        storage_key_make(st, &k, owner, true, zero, 8) < 0)
+    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
+        lmdb_key_make(st, &k, owner, true, zero, 8) < 0)
         return -1;
     uint64_t after = q->after_id, before = q->before_id;
     size_t delivered = 0;
@@ -311,53 +314,56 @@ int storage_archive_query(tern_storage *st, const char *store, const char *owner
 
 /* ---- delete, clear, count ---- */
 
-int storage_archive_delete(tern_storage *st, const char *store, const char *owner, uint64_t id)
+int lmdb_archive_delete(void *db, const char *store, const char *owner, uint64_t id)
 {
+    lmdb_db *st = db;
     MDB_dbi dbi;
     key_buf k;
     unsigned char idbuf[8];
     put_be64(idbuf, id);
-    if (storage_get_dbi(st, "arc", store, &dbi) < 0 ||
-        storage_key_make(st, &k, owner, true, idbuf, 8) < 0)
+    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
+        lmdb_key_make(st, &k, owner, true, idbuf, 8) < 0)
         return -1;
-    return storage_delete_key(st, dbi, &k, "archive delete");
+    return lmdb_delete_key(st, dbi, &k, "archive delete");
 }
 
 /* Leaves the store's id counter alone: ids stay unique across a clear. */
-int storage_archive_clear(tern_storage *st, const char *store, const char *owner)
+int lmdb_archive_clear(void *db, const char *store, const char *owner)
 {
+    lmdb_db *st = db;
     MDB_dbi dbi;
     key_buf k;
-    if (storage_get_dbi(st, "arc", store, &dbi) < 0 ||
-        storage_key_make(st, &k, owner, true, NULL, 0) < 0)
+    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
+        lmdb_key_make(st, &k, owner, true, NULL, 0) < 0)
         return -1;
-    return storage_delete_prefix(st, dbi, &k, "archive clear");
+    return lmdb_delete_prefix(st, dbi, &k, "archive clear");
 }
 
-int storage_archive_count(tern_storage *st, const char *store, const char *owner, size_t *count)
+int lmdb_archive_count(void *db, const char *store, const char *owner, size_t *count)
 {
+    lmdb_db *st = db;
     MDB_dbi dbi;
     key_buf k;
-    if (storage_get_dbi(st, "arc", store, &dbi) < 0 ||
-        storage_key_make(st, &k, owner, true, NULL, 0) < 0)
+    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
+        lmdb_key_make(st, &k, owner, true, NULL, 0) < 0)
         return -1;
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (storage_read_begin(st, &txn, "archive count") < 0)
+    if (lmdb_read_begin(st, &txn, "archive count") < 0)
         return -1;
     size_t n = 0;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc == 0) {
         MDB_val key = { k.prefix_len, k.data }, val;
         for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-             rc == 0 && storage_key_has_prefix(&key, &k);
+             rc == 0 && lmdb_key_has_prefix(&key, &k);
              rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
             n++;
         if (rc == MDB_NOTFOUND || rc == 0)
             rc = 0;
         mdb_cursor_close(cur);
     }
-    storage_read_end(st, txn);
+    lmdb_read_end(st, txn);
     if (rc) {
         log_error(0, "storage: archive count: %s", mdb_strerror(rc));
         return -1;

@@ -1,6 +1,7 @@
-/* storage_env.h — opening and closing the storage environment (core only; modules use
- * tern/storage.h). One LMDB environment under data_dir with one named database per store.
- * Safe to open from ternd and ternctl at the same time (LMDB's own locking). */
+/* store/storage_env.h — opening and closing the storage environment (core only; modules use
+ * tern/storage.h). Implemented by store/storage.c through a backend's table (store/backend.h):
+ * today one LMDB environment under data_dir with one named database per store. Safe to open
+ * from ternd and ternctl at the same time (LMDB's own locking). */
 #ifndef TERN_STORAGE_ENV_H
 #define TERN_STORAGE_ENV_H
 
@@ -22,6 +23,11 @@ void storage_set_max_size(tern_storage *st, size_t max);
 int storage_delete_owner(tern_storage *st, const char *owner);
 /* Size in bytes of the data file, for `ternctl status`. */
 long long storage_file_size(tern_storage *st);
+/* Writes committed since storage_open, and the bytes they carried: the owner, map key and value
+ * of every record written (a delete counts its key). One call is one write, however many
+ * changes it holds (storage_map_apply). Any thread may read them at any time. */
+void storage_get_write_stats(tern_storage *st, unsigned long long *writes,
+                             unsigned long long *bytes);
 
 /* Core only (accounts): read-modify-write of one keyval value in a single write transaction, so
  * a check-then-put (create if absent) or two concurrent updates cannot race. `fn` sees the
