@@ -1,6 +1,7 @@
 /* gen.h — what the parts of the load generator (terngen) share: its options, the run state,
- * one client connection, and the calls between the connection layer (gen_conn.c: sockets,
- * GnuTLS, the XMPP login) and the workload driver (terngen.c: phases, timing, the report).
+ * one client connection, and the calls from the workload driver (terngen.c: phases, timing,
+ * the report) down to the connection layer (gen_conn.c: sockets, GnuTLS, the XMPP login),
+ * which answers through the gen_events the driver gives it.
  *
  * Everything runs on one libevent loop in one thread, so no state here is locked. */
 #ifndef TERN_BENCH_GEN_H
@@ -45,8 +46,20 @@ typedef struct gen_opts {
 } gen_opts;
 
 typedef struct gen_conn gen_conn;
+typedef struct gen gen;
 
-typedef struct gen {
+/* What the connection layer tells the workload driver (terngen.c sets these), so that
+ * gen_conn.c never calls up into terngen.c by name. */
+typedef struct gen_events {
+    void (*online)(gen *g, gen_conn *c);
+    /* The connection is dead (login failed, server closed it, I/O error); it stays
+     * allocated. */
+    void (*failed)(gen *g, gen_conn *c, const char *why);
+    /* A <message/> arrived on an online connection. */
+    void (*message)(gen *g, gen_conn *c, const tern_xml *msg);
+} gen_events;
+
+struct gen {
     gen_opts o;
     struct event_base *base;
     struct sockaddr_in addr;
@@ -72,12 +85,13 @@ typedef struct gen {
     uint64_t hist_over;        /* latencies at or above the last bucket */
     uint64_t rate_start_ns, rate_sent;
     size_t rate_next_pair;
-} gen;
+    gen_events on;
+};
 
 /* ------------------------------------------------------------ gen_conn.c */
 
 /* Opens connection number idx (user prefix + (first_user + idx)) and starts logging in.
- * Progress arrives through gen_on_online / gen_on_failed. */
+ * Progress arrives through g->on.online / g->on.failed. */
 gen_conn *gen_conn_start(gen *g, size_t idx);
 /* Queues bytes; gen_conn_flush writes what the socket takes (the rest when it is writable). */
 void gen_conn_send(gen_conn *c, const char *data, size_t len);
@@ -91,14 +105,5 @@ const char *gen_conn_state(const gen_conn *c); /* "connecting", "authenticating"
 /* Sets up GnuTLS credentials: no certificate verification (the servers use test certificates). */
 int gen_tls_init(gen *g);
 void gen_tls_deinit(gen *g);
-
-/* ------------------------------------------------------------ terngen.c */
-
-void gen_on_online(gen *g, gen_conn *c);
-/* The connection is dead (login failed, server closed it, I/O error); it stays allocated. */
-void gen_on_failed(gen *g, gen_conn *c, const char *why);
-/* A <message/> arrived on an online connection. */
-void gen_on_message(gen *g, gen_conn *c, const tern_xml *msg);
-uint64_t gen_now_ns(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* gen_conn.c — one client connection of the load generator: a non-blocking TCP socket on the
- * libevent loop, optional STARTTLS with GnuTLS, the project's own stream parser (src/stream.c)
+ * libevent loop, optional STARTTLS with GnuTLS, the project's own stream parser (src/core/stream.c)
  * for what the server sends, and the client half of an XMPP login: stream, STARTTLS (RFC 6120
  * §5), SASL (§6), resource binding (§7), the legacy session request where a server still
  * requires it (RFC 3921 §3), then initial presence (RFC 6121 §4.2).
@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "core/stream.h"
 #include "tern/ns.h"
 
 typedef enum conn_state {
@@ -176,7 +176,7 @@ static void go_online(gen_conn *c)
 {
     send_str(c, "<presence/>"); /* initial presence, RFC 6121 §4.2 */
     c->state = C_ONLINE;
-    gen_on_online(c->g, c);
+    c->g->on.online(c->g, c);
 }
 
 static void on_iq_result(gen_conn *c, const tern_xml *iq)
@@ -281,7 +281,7 @@ static void on_stanza(void *ctx, tern_xml *st)
         break;
     case C_ONLINE:
         if (xml_is(st, "message", NS_CLIENT))
-            gen_on_message(c->g, c, st);
+            c->g->on.message(c->g, c, st);
         else if (xml_is(st, "iq", NS_CLIENT))
             answer_iq(c, st);
         break; /* presence and anything else: ignored */
@@ -320,7 +320,7 @@ static void conn_fail(gen_conn *c, const char *why)
     c->state = C_DEAD;
     event_del(c->rev);
     event_del(c->wev);
-    gen_on_failed(c->g, c, why);
+    c->g->on.failed(c->g, c, why);
 }
 
 void gen_conn_send(gen_conn *c, const char *data, size_t len)

@@ -1,5 +1,5 @@
 /* gen_scram.c — client SASL for the load generator (see gen_scram.h). Crypto and base64 come
- * from GnuTLS, like the server's src/scram.c. */
+ * from GnuTLS, like the server's src/core/scram.c. */
 #include "gen_scram.h"
 
 #include <gnutls/crypto.h>

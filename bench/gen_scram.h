@@ -1,7 +1,7 @@
 /* gen_scram.h — the client side of SASL for the load generator: SCRAM-SHA-1/-256 (RFC 5802,
  * RFC 7677) and PLAIN (RFC 4616), with a cache of derived client keys.
  *
- * src/scram.h is the server side (it verifies proofs against stored keys); a client computes
+ * src/core/scram.h is the server side (it verifies proofs against stored keys); a client computes
  * the proof from the password instead, which costs one PBKDF2 per (salt, iteration count).
  * With 10,000 iterations that is milliseconds of generator CPU per login, which would make the
  * generator, not the server, the bottleneck of a logins/s measurement. Real clients cache

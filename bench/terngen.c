@@ -50,7 +50,7 @@ static long rss_before, rss_after, server_threads;
 static uint64_t window_received0;
 static uint64_t drain_start;
 
-uint64_t gen_now_ns(void)
+static uint64_t gen_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -76,7 +76,7 @@ static void start_logins(void)
     while (G.logging_in < (size_t)G.o.concurrency && G.next_login < G.n_conns) {
         size_t i = G.next_login++;
         G.logging_in++;
-        G.conns[i] = gen_conn_start(&G, i); /* may fail at once, through gen_on_failed */
+        G.conns[i] = gen_conn_start(&G, i); /* may fail at once, through G.on.failed */
     }
 }
 
@@ -100,7 +100,7 @@ static char *escape_attr(const char *s)
     return r;
 }
 
-void gen_on_online(gen *g, gen_conn *c)
+static void gen_on_online(gen *g, gen_conn *c)
 {
     to_attr[gen_conn_index(c)] = escape_attr(gen_conn_jid(c));
     g->logging_in--;
@@ -111,7 +111,7 @@ void gen_on_online(gen *g, gen_conn *c)
         start_logins();
 }
 
-void gen_on_failed(gen *g, gen_conn *c, const char *why)
+static void gen_on_failed(gen *g, gen_conn *c, const char *why)
 {
     if (g->failed < 5)
         fprintf(stderr, "terngen: %s%ld: %s\n", g->o.prefix,
@@ -145,7 +145,7 @@ static void send_message(gen_conn *from, size_t to)
     G.sent++;
 }
 
-void gen_on_message(gen *g, gen_conn *c, const tern_xml *msg)
+static void gen_on_message(gen *g, gen_conn *c, const tern_xml *msg)
 {
     const char *type = xml_attr(msg, "type");
     if (type && strcmp(type, "error") == 0) {
@@ -475,6 +475,7 @@ int main(int argc, char **argv)
     to_attr = calloc(G.n_conns, sizeof *to_attr);
     G.hist = calloc(HIST_BUCKETS, sizeof *G.hist);
     G.kc = gen_key_cache_new(G.n_conns);
+    G.on = (gen_events){ gen_on_online, gen_on_failed, gen_on_message };
     G.base = event_base_new();
     if (!G.conns || !to_attr || !G.hist || !G.base || gen_tls_init(&G) < 0) {
         fprintf(stderr, "terngen: setup failed\n");

@@ -1,6 +1,6 @@
-/* fuzz_jid.c — libFuzzer target for the JID parser (src/jid.c).
+/* fuzz_jid.c — libFuzzer target for the JID parser (src/core/jid.c).
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_jid.c src/jid.c \
+ * Build: clang -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_jid.c src/core/jid.c \
  *        $(pkg-config --cflags --libs libidn libidn2)
  * Besides crashes it checks two properties: a failure leaves the jid zeroed, and a prepared JID
  * parses back to itself (preparation is idempotent), so a bug in the split or the joins shows. */

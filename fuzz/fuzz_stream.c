@@ -7,15 +7,15 @@
  * reports the input. A stanza named <proceed/> restarts the stream from its callback. The
  * input also goes through stream_parse_element() (one WebSocket message), with the same check.
  *
- * Build: clang -g -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_stream.c src/stream.c \
- *        src/xml.c src/error.c $(pkg-config --cflags --libs expat) -o fuzz_stream */
+ * Build: clang -g -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_stream.c src/core/stream.c \
+ *        src/core/xml.c src/core/error.c $(pkg-config --cflags --libs expat) -o fuzz_stream */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "core/stream.h"
 #include "tern/error.h"
 #include "tern/ns.h"
 #include "tern/xml.h"

@@ -3,15 +3,15 @@
  * state it changes (c2s, hosts, modules), so none of them calls up to it. */
 #include <stdlib.h>
 
-#include "c2s.h"
-#include "host.h"
-#include "log.h"
-#include "module.h"
-#include "module_settings.h"
-#include "server.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "host/host.h"
+#include "host/module.h"
+#include "host/module_settings.h"
+#include "process/server.h"
 #include "store/storage_env.h"
 #include "tern/module.h"
-#include "util.h"
+#include "xmpp/c2s.h"
 
 #define STOP_GRACE_MS 3000
 

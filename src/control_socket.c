@@ -18,9 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "module.h"
-#include "server.h"
-#include "util.h"
+#include "core/util.h"
+#include "host/module.h"
+#include "process/server.h"
 
 #define CONTROL_MAX_CLIENTS 8
 #define CONTROL_MAX_LINE 1024

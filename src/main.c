@@ -15,28 +15,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "c2s.h"
-#include "c2s_relay.h"
-#include "c2s_register.h"
-#include "config.h"
-#include "config_lists.h"
 #include "control_socket.h"
-#include "conn.h"
-#include "host.h"
-#include "http.h"
-#include "listen.h"
-#include "log.h"
-#include "module.h"
-#include "module_settings.h"
-#include "pidfile.h"
-#include "s2s.h"
-#include "server.h"
+#include "core/config.h"
+#include "core/config_lists.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "event/worker.h"
+#include "host/host.h"
+#include "host/module.h"
+#include "host/module_settings.h"
+#include "http/http.h"
+#include "net/conn.h"
+#include "net/listen.h"
+#include "net/tls.h"
+#include "process/pidfile.h"
+#include "process/server.h"
+#include "s2s/s2s.h"
 #include "store/storage_env.h"
 #include "tern/module.h"
 #include "tern_build.h"
-#include "tls.h"
-#include "util.h"
-#include "worker.h"
+#include "xmpp/c2s.h"
+#include "xmpp/c2s_register.h"
+#include "xmpp/c2s_relay.h"
+#include "xmpp/session.h"
 
 #define SECRET_STORE "server"
 #define SECRET_OWNER "scram-secret"
@@ -144,8 +145,20 @@ static int load_secret(void)
                           sizeof server.secret);
 }
 
+/* The outcome of a module change asked for from a client (module_env.notify). */
+static void notify_module_change(tern_host *host, const char *jid, const char *text)
+{
+    tern_xml *msg = xml_new("message", NS_CLIENT);
+    xml_set_attr(msg, "type", "headline");
+    xml_set_attr(msg, "from", host->name);
+    xml_set_attr(msg, "to", jid);
+    tern_xml_add_text_child(msg, "body", NULL, text);
+    tern_route(host, msg);
+}
+
 static int start_hosts(char *err, size_t err_len)
 {
+    module_set_env(&(module_env){ session_drop_module_data, notify_module_change });
     const config *cfg = server.cfg;
     server.hosts = xcalloc(cfg->n_hosts, sizeof *server.hosts);
     server.hosts_by_name = hashmap_new();

@@ -20,12 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "accounts.h"
-#include "config.h"
-#include "log.h"
-#include "pidfile.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "process/pidfile.h"
 #include "store/storage_env.h"
 #include "tern/jid.h"
+#include "xmpp/accounts.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"

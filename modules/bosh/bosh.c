@@ -1,7 +1,7 @@
 /* bosh — XMPP over BOSH (XEP-0124, XEP-0206) at /http-bind on the HTTP listener ([http]
  * listen / tls_listen), for web clients behind firewalls that let only HTTP(S) through.
  *
- * The connection manager itself is in the core (src/bosh.c and src/c2s_bosh.c), because a
+ * The connection manager itself is in the core (src/http/bosh.c and src/http/c2s_bosh.c), because a
  * BOSH session is an ordinary client stream: SASL, binding, routing, presence and offline
  * delivery are exactly those of a TCP client. This module is the switch: a host that loads it
  * accepts BOSH sessions (a session creation request whose 'to' names a host without it gets

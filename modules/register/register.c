@@ -1,6 +1,6 @@
 /* register — XEP-0077 for logged-in users: see one's registration, change one's password,
  * remove one's account. Always allowed, whatever `registration =` says; creating accounts
- * before login is the c2s stream's part (src/c2s_register.c). */
+ * before login is the c2s stream's part (src/xmpp/c2s_register.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <tern/module.h>

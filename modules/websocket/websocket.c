@@ -3,7 +3,7 @@
  * Off unless a host's `modules =` line names websocket.
  *
  * The protocol lives in the core, like the TCP link: the handshake, the framing and the XMPP
- * link are transport code (src/websocket_*.c, src/c2s_websocket.c), so a WebSocket client is
+ * link are transport code (src/websocket_*.c, src/http/c2s_websocket.c), so a WebSocket client is
  * the same kind of session as a TCP one. This module only switches it on for its host: the
  * route, and the link in host-meta. A stream opened over WebSocket may only name a host that
  * loads this module. */

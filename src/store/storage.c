@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "store/backend.h"
 #include "store/lmdb/lmdb.h"
-#include "util.h"
 
 struct tern_storage {
     const tern_storage_backend *backend;

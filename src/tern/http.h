@@ -102,7 +102,7 @@ void tern_http_on_gone(tern_http_request *req,
 void tern_http_xmpp_websocket(tern_http_request *req);
 
 /* ---- BOSH ----
- * The BOSH connection manager (XEP-0124, XEP-0206) is part of the core (src/bosh.c), since a
+ * The BOSH connection manager (XEP-0124, XEP-0206) is part of the core (src/http/bosh.c), since a
  * BOSH session is a client stream like any other; the bosh module routes POST /http-bind to
  * this handler (data unused) for the hosts that load it. */
 void tern_bosh_handle(tern_http_request *req, void *data);

@@ -1,4 +1,4 @@
-/* tern/s2s.h — what the s2s module asks of the core's server-to-server links (src/s2s.h). */
+/* tern/s2s.h — what the s2s module asks of the core's server-to-server links (src/s2s/s2s.h). */
 #ifndef TERN_PUBLIC_S2S_H
 #define TERN_PUBLIC_S2S_H
 

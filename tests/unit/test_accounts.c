@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "accounts.h"
 #include "store/storage_env.h"
+#include "xmpp/accounts.h"
 
 #define ITER 4096  /* fewer than the default: the tests derive many keys */
 

@@ -1,10 +1,10 @@
-/* test_addr_limits.c — unit tests for the per-address limits (src/addr_limits.c): keys,
+/* test_addr_limits.c — unit tests for the per-address limits (src/net/addr_limits.c): keys,
  * counting, and the login allowance. */
 #include <check.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "addr_limits.h"
+#include "net/addr_limits.h"
 
 static const addr_limit_settings limits = {
     .max_per_address = 4,

@@ -1,4 +1,4 @@
-/* test_config.c — unit tests for the configuration file parser (src/config.c).
+/* test_config.c — unit tests for the configuration file parser (src/core/config.c).
  *
  * Each test writes real files into a fresh temporary folder and loads them, so relative paths,
  * symlinks and line numbers are exercised exactly as ternd and ternctl see them. Errors are
@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/log.h"
 
 static char tmpdir[PATH_MAX];     /* realpath of the test's folder */
 static char conf_path[PATH_MAX + 64];/* the last file written by write_conf */

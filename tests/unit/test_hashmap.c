@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "core/hashmap.h"
 
 START_TEST(put_get_replace_remove)
 {

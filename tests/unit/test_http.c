@@ -1,4 +1,4 @@
-/* test_http.c — unit tests for HTTP/1.1 messages (src/http.c): the request parser fed every
+/* test_http.c — unit tests for HTTP/1.1 messages (src/http/http.c): the request parser fed every
  * request split at every byte (and one byte at a time), every error status it answers, the
  * response head, dates (RFC 9110 §5.6.7's three forms), media types, CORS origins, static
  * file resolution (no way out of the folder) and the XEP-0156 host-meta documents. */
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "util.h"
+#include "core/util.h"
+#include "http/http.h"
 
 #define MAX_BODY 1024
 

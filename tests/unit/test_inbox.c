@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "inbox.h"
+#include "event/inbox.h"
 
 enum { SENDERS = 4, PER_SENDER = 20000 };
 

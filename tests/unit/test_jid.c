@@ -1,4 +1,4 @@
-/* test_jid.c — unit tests for JID parsing and preparation (src/jid.c, RFC 7622). */
+/* test_jid.c — unit tests for JID parsing and preparation (src/core/jid.c, RFC 7622). */
 #include "tern/jid.h"
 
 #include <check.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jid_prep.h"
+#include "core/jid_prep.h"
 
 /* Parses `text` and checks each prepared part (NULL = absent). */
 static void expect_jid(const char *text, const char *node, const char *domain, const char *resource)
@@ -362,7 +362,7 @@ START_TEST(garbage_never_crashes)
 }
 END_TEST
 
-/* ---- the ASCII fast path gives exactly the libidn/libidn2 result (src/jid_prep.h) ---- */
+/* ---- the ASCII fast path gives exactly the libidn/libidn2 result (src/core/jid_prep.h) ---- */
 
 typedef enum part_kind { NODE, DOMAIN, RESOURCE } part_kind;
 static const char *const kind_names[] = { "node", "domain", "resource" };

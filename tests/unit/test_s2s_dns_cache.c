@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s2s_dns_cache.h"
+#include "s2s/s2s_dns_cache.h"
 
 #define SEC 1000ull
 

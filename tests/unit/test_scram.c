@@ -1,8 +1,8 @@
-/* test_scram.c — unit tests for the SCRAM server, credentials and SASLprep (src/scram.c).
+/* test_scram.c — unit tests for the SCRAM server, credentials and SASLprep (src/core/scram.c).
  *
  * The RFC 5802 §5 and RFC 7677 §3 example exchanges are replayed byte for byte. Other cases use a
  * small independent SCRAM client written here with GnuTLS primitives. */
-#include "scram.h"
+#include "core/scram.h"
 
 #include <check.h>
 #include <gnutls/crypto.h>

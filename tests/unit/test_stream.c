@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "core/stream.h"
 #include "tern/error.h"
 #include "tern/ns.h"
 #include "tern/xml.h"

@@ -1,4 +1,4 @@
-/* test_stream_element.c — stream_parse_element() (src/stream.c): one standalone element, as XMPP
+/* test_stream_element.c — stream_parse_element() (src/core/stream.c): one standalone element, as XMPP
  * over WebSocket frames them (RFC 7395 §3.3.3), read with the stream's limits and
  * restricted-XML rules. Exact trees for good input; for bad input the exact RFC 6120 condition;
  * the size and depth limits at their boundary; and no state carried from one call to the next. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "core/stream.h"
 #include "tern/error.h"
 #include "tern/ns.h"
 #include "tern/xml.h"

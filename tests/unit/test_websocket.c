@@ -1,4 +1,4 @@
-/* test_websocket.c — unit tests for the WebSocket opening handshake (src/websocket_handshake.c):
+/* test_websocket.c — unit tests for the WebSocket opening handshake (src/http/websocket_handshake.c):
  * the Sec-WebSocket-Accept value (RFC 6455 §1.3's example and §4.2.2), which keys are well
  * formed, and every answer ws_check_handshake() gives for requests parsed by the real HTTP
  * parser: accepted, 400 for each missing or broken part, 426 for another version, 403 for a
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "websocket.h"
+#include "http/websocket.h"
 
 /* RFC 6455 §1.3 */
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="

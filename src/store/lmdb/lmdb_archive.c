@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/util.h"
 #include "tern/log.h"
-#include "util.h"
 
 /* Bytes before the peer in a stored value: when (8) + peer length (2). */
 #define ARCHIVE_HEADER_LEN 10

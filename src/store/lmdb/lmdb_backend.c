@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "tern/log.h"
-#include "util.h"
 
 /* ---- everything an owner has ---- */
 

@@ -32,8 +32,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/util.h"
 #include "tern/log.h"
-#include "util.h"
 
 #define LMDB_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define LMDB_MAX_DBS 128

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "tern/log.h"
-#include "util.h"
 
 /* ---- shared read / write helpers ---- */
 
