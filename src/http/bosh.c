@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hashmap.h"
 #include "core/stream.h"
 #include "core/util.h"
 #include "http/bosh_session.h"

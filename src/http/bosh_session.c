@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hashmap.h"
 #include "core/util.h"
 #include "process/server.h"
 #include "tern/ns.h"
