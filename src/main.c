@@ -35,7 +35,6 @@
 #include "tern/module.h"
 #include "tern_build.h"
 #include "xmpp/c2s.h"
-#include "xmpp/c2s_register.h"
 #include "xmpp/c2s_relay.h"
 #include "xmpp/session.h"
 
@@ -171,6 +170,12 @@ static int start_hosts(char *err, size_t err_len)
     for (size_t i = 0; i < server.n_hosts; i++)
         if (module_load_host(server.hosts[i], dir, err, err_len) != 0)
             return -1;
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        if (cfg->hosts[i].registration && !config_strings_contain(&cfg->hosts[i].modules,
+                                                                  "register"))
+            log_warn(0, "host %s: registration = yes, but in-band registration is the register "
+                     "module's and the host does not load it: clients cannot register",
+                     cfg->hosts[i].name);
     return 0;
 }
 
@@ -269,7 +274,6 @@ static void shutdown_server(int pid_fd)
     http_free_all(); /* before the modules unload: they hear about requests they hold */
     s2s_free_all();
     conn_close_lingering();
-    register_release();
     control_close();
     for (size_t i = 0; i < server.n_hosts; i++)
         module_unload_host(server.hosts[i]);

@@ -1,9 +1,23 @@
-/* register — XEP-0077 for logged-in users: see one's registration, change one's password,
- * remove one's account. Always allowed, whatever `registration =` says; creating accounts
- * before login is the c2s stream's part (src/xmpp/c2s_register.c). */
+/* register — XEP-0077 In-Band Registration. For logged-in users (here): see one's
+ * registration, change one's password, remove one's account, always allowed whatever
+ * `registration =` says. Creating an account before login, where `registration = yes`:
+ * ibr.c, on the hooks for unauthenticated streams. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tern/module.h>
+
+#include "ibr.h"
+
+static const tern_setting_def register_settings[] = {
+    { "interval", TERN_SETTING_UINT, "60", 1, 86400,
+      "seconds an address waits after creating an account before it may create another",
+      NULL },
+    { "max_recent", TERN_SETTING_UINT, "10000", 1, 10000000,
+      "addresses that created an account within the interval, at most; past it everyone waits",
+      NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
 
 /* XEP-0077 §3.3: clients address these to the server or to their own account. */
 static bool from_the_account(const tern_stanza_event *ev)
@@ -74,9 +88,12 @@ static tern_event_result register_set(const tern_stanza_event *ev, void *data)
 
 static int register_load(tern_host *host, void **state, char *err, size_t err_len)
 {
-    (void)state;
-    (void)err;
-    (void)err_len;
+    ibr *r = ibr_load(host);
+    if (!r) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    *state = r;
     static const char *const destinations[] = { "host", "bare" };
     for (size_t i = 0; i < 2; i++) {
         tern_hook_iq(host, "get", destinations[i], NS_REGISTER, "query", register_get, NULL);
@@ -86,4 +103,10 @@ static int register_load(tern_host *host, void **state, char *err, size_t err_le
     return 0;
 }
 
-TERN_MODULE("register", register_load, NULL);
+static void register_unload(tern_host *host, void *state)
+{
+    (void)host;
+    ibr_unload(state);
+}
+
+TERN_MODULE_SETTINGS("register", register_load, register_unload, register_settings);

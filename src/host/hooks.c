@@ -18,6 +18,7 @@
 
 typedef enum hook_kind {
     HOOK_STANZA, HOOK_SESSION, HOOK_FEATURES, HOOK_ACCOUNT, HOOK_DELIVER, HOOK_ELEMENT,
+    HOOK_PREAUTH_IQ, HOOK_PREAUTH_FEATURES,
 } hook_kind;
 
 struct hook {
@@ -30,14 +31,18 @@ struct hook {
         tern_account_handler account;
         tern_deliver_handler deliver;
         tern_element_handler element;
+        tern_preauth_iq_handler preauth_iq;
+        tern_preauth_features_handler preauth_features;
     } fn;
     void *data;
     const module_instance *owner;
-    char *xmlns, *name; /* HOOK_ELEMENT: what it claims (name NULL: the whole namespace) */
+    char *xmlns, *name; /* HOOK_ELEMENT: what it claims (name NULL: the whole namespace);
+                         * HOOK_PREAUTH_IQ: the payload namespace */
     hook *next;
 };
 
 #define FEATURES_EVENT "stream-features"
+#define PREAUTH_FEATURES_EVENT "stream-features-preauth"
 
 /* ---- event names ---- */
 
@@ -195,6 +200,26 @@ int tern_hook_element(tern_host *host, const char *xmlns, const char *name,
     return 0;
 }
 
+int tern_hook_preauth_iq(tern_host *host, const char *xmlns, tern_preauth_iq_handler fn,
+                         void *data)
+{
+    if (!xmlns || !*xmlns)
+        return refuse(host, "pre-authentication iq", "(no namespace)", "a payload namespace");
+    hook *h = hook_new(host, HOOK_PREAUTH_IQ, TERN_PRIORITY_DEFAULT, (const void *)fn, data);
+    h->fn.preauth_iq = fn;
+    h->xmlns = xstrdup(xmlns);
+    insert_sorted(&host->preauth_hooks, h);
+    return 0;
+}
+
+int tern_hook_preauth_features(tern_host *host, tern_preauth_features_handler fn, void *data)
+{
+    hook *h = hook_new(host, HOOK_PREAUTH_FEATURES, TERN_PRIORITY_DEFAULT, (const void *)fn,
+                       data);
+    h->fn.preauth_features = fn;
+    return add_named(host, PREAUTH_FEATURES_EVENT, h);
+}
+
 /* ---- running ---- */
 
 void hooks_run_account(tern_host *host, const char *event, const char *bare)
@@ -268,6 +293,34 @@ tern_event_result hooks_run_element(tern_host *host, tern_session *session,
     return TERN_PASS;
 }
 
+tern_xml *hooks_run_preauth_iq(const tern_preauth *stream, const tern_xml *iq, bool *claimed)
+{
+    tern_host *host = stream->host;
+    const tern_xml *payload = xml_first_element(iq);
+    *claimed = false;
+    for (hook *h = payload ? host->preauth_hooks : NULL; h; h = h->next) {
+        if (strcmp(h->xmlns, xml_ns(payload)) != 0)
+            continue;
+        *claimed = true;
+        const module_instance *prev = owner_enter(host, h->owner);
+        tern_xml *reply = h->fn.preauth_iq(stream, iq, h->data);
+        owner_leave(host, prev);
+        if (reply)
+            return reply;
+    }
+    return NULL;
+}
+
+void hooks_run_preauth_features(const tern_preauth *stream, tern_xml *features)
+{
+    tern_host *host = stream->host;
+    for (hook *h = hashmap_get(host->hooks, PREAUTH_FEATURES_EVENT); h; h = h->next) {
+        const module_instance *prev = owner_enter(host, h->owner);
+        h->fn.preauth_features(stream, features, h->data);
+        owner_leave(host, prev);
+    }
+}
+
 /* ---- removing ---- */
 
 static void free_hook(hook *h)
@@ -312,6 +365,7 @@ static void remove_hooks(tern_host *host, const module_instance *owner, bool all
     hashmap_each(host->hooks, remove_from_named, &rc);
     remove_from(&host->deliver_hooks, owner, all);
     remove_from(&host->element_hooks, owner, all);
+    remove_from(&host->preauth_hooks, owner, all);
 }
 
 void hooks_remove_owner(tern_host *host, const module_instance *owner)

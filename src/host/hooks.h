@@ -16,6 +16,10 @@ tern_event_result hooks_run_deliver(tern_host *host, tern_session *session,
 /* The element hooks that claim the element's namespace (and name). */
 tern_event_result hooks_run_element(tern_host *host, tern_session *session,
                                     const tern_xml *element);
+/* The reply of the module that claims the iq's payload namespace before authentication, or
+ * NULL; *claimed says whether any module claims that namespace. */
+tern_xml *hooks_run_preauth_iq(const tern_preauth *stream, const tern_xml *iq, bool *claimed);
+void hooks_run_preauth_features(const tern_preauth *stream, tern_xml *features);
 /* Frees every hook list of the host (host_free). */
 void hooks_free_all(tern_host *host);
 void hooks_remove_owner(tern_host *host, const module_instance *owner);

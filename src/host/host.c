@@ -213,6 +213,8 @@ void host_remove_owned(tern_host *host, const module_instance *owner)
 
 const char *tern_host_name(const tern_host *host) { return host->name; }
 
+bool tern_host_registration_open(const tern_host *host) { return host->cfg->registration; }
+
 tern_storage *tern_host_storage(tern_host *host)
 {
     (void)host;

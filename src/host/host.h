@@ -35,6 +35,7 @@ struct tern_host {
     hashmap *hooks;            /* event name → hook list (hooks.c) */
     hook *deliver_hooks;       /* tern_hook_deliver(), by descending priority */
     hook *element_hooks;       /* tern_hook_element() */
+    hook *preauth_hooks;       /* tern_hook_preauth_iq() */
     registry_item *registry;
     module_instance *modules;  /* in load order, newest first */
     module_change *changes;    /* run-time loads and unloads not yet done (module.c) */

@@ -53,7 +53,8 @@
 #include "tern/storage.h"
 #include "tern/xml.h"
 
-#define TERN_MODULE_API_VERSION 3 /* 2: settings; 3: delivery and element hooks, ownership */
+#define TERN_MODULE_API_VERSION 4 /* 2: settings; 3: delivery and element hooks, ownership;
+                                   * 4: hooks before authentication */
 
 typedef struct tern_host tern_host;
 typedef struct tern_session tern_session;
@@ -157,6 +158,29 @@ typedef tern_event_result (*tern_element_handler)(tern_session *session,
                                                   const tern_xml *element, void *data);
 int tern_hook_element(tern_host *host, const char *xmlns, const char *name,
                       tern_element_handler fn, void *data);
+
+/* ---- before authentication ----
+ * A client stream that has not authenticated carries only STARTTLS, SASL and what a module
+ * claims here: iq requests whose payload is in `xmlns` (XEP-0077 in-band registration). The
+ * handler returns the reply, which the core sends (ownership passes). An iq in a namespace no
+ * module claims is answered <service-unavailable/> when it is jabber:iq:register (a client
+ * asking to register where nobody offers it), else the stream ends with <not-authorized/>
+ * (RFC 6120 §4.9.3.12). Features for such a stream come from
+ * tern_hook_preauth_features(). */
+typedef struct tern_preauth {
+    tern_host *host;  /* the host the stream is for */
+    const char *peer; /* the client's "address:port" */
+    bool secure;      /* encrypted, or [c2s] require_tls = no: a password may travel here */
+} tern_preauth;
+typedef tern_xml *(*tern_preauth_iq_handler)(const tern_preauth *stream, const tern_xml *iq,
+                                             void *data);
+int tern_hook_preauth_iq(tern_host *host, const char *xmlns, tern_preauth_iq_handler fn,
+                         void *data);
+typedef void (*tern_preauth_features_handler)(const tern_preauth *stream, tern_xml *features,
+                                              void *data);
+int tern_hook_preauth_features(tern_host *host, tern_preauth_features_handler fn, void *data);
+/* The host's `registration =` setting: whether clients may create accounts themselves. */
+bool tern_host_registration_open(const tern_host *host);
 
 /* ---- stream features ----
  * Called while building <stream:features/> for an authenticated client stream (before resource

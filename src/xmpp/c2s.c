@@ -19,7 +19,6 @@
 #include "net/addr_limits.h"
 #include "process/server.h"
 #include "xmpp/c2s_link.h"
-#include "xmpp/c2s_register.h"
 #include "xmpp/router.h"
 #include "xmpp/sasl.h"
 #include "xmpp/session.h"
@@ -179,8 +178,11 @@ static void send_features(c2s *c)
         c->plus_offered = false;
         if (tls || !server.cfg->c2s_require_tls)
             c->plus_offered = sasl_offer(features, tls, link_channel(c, &(sasl_channel){ 0 }));
-        if (register_allowed(c->host, tls))
-            register_add_feature(features);
+        if (c->host) {
+            tern_preauth stream = { c->host, c->link->peer(c->link_ctx),
+                                    tls || !server.cfg->c2s_require_tls };
+            hooks_run_preauth_features(&stream, features);
+        }
     } else {
         xml_add_child(features, "bind", NS_BIND);
         /* RFC 3921's session establishment, optional per RFC 6121 and
@@ -433,20 +435,32 @@ static void handle_sasl(c2s *c, const tern_xml *x)
     }
 }
 
-/* ---- in-band registration (XEP-0077) ---- */
+/* ---- before authentication: what modules claim (in-band registration) ---- */
 
-static void handle_registration(c2s *c, const tern_xml *iq)
+static bool is_iq_request(const tern_xml *x)
 {
-    tern_xml *reply;
-    if (register_allowed(c->host, link_encrypted(c)))
-        reply = register_handle(c->host, c->link->peer(c->link_ctx), iq);
-    else
+    const char *type = xml_attr(x, "type");
+    return strcmp(xml_name(x), "iq") == 0 && strcmp(xml_ns(x), NS_CLIENT) == 0 && type &&
+           (!strcmp(type, "get") || !strcmp(type, "set"));
+}
+
+/* Answers an iq before authentication; false when nobody may (the stream then ends). */
+static bool handle_preauth_iq(c2s *c, const tern_xml *iq)
+{
+    if (!c->host)
+        return false;
+    tern_preauth stream = { c->host, c->link->peer(c->link_ctx),
+                            link_encrypted(c) || !server.cfg->c2s_require_tls };
+    bool claimed;
+    tern_xml *reply = hooks_run_preauth_iq(&stream, iq, &claimed);
+    if (!reply && xml_child(iq, "query", NS_REGISTER))
         reply = stanza_error_reply(iq, STANZA_ERR_SERVICE_UNAVAILABLE,
                                    "registration is not available here");
-    if (reply) {
-        send_xml(c, reply);
-        xml_unref(reply);
-    }
+    else if (!reply)
+        return false;
+    send_xml(c, reply);
+    xml_unref(reply);
+    return true;
 }
 
 /* ---- resource binding ---- */
@@ -577,11 +591,10 @@ void c2s_received_element(c2s *c, tern_xml *x)
         handle_starttls(c);
     } else if (strcmp(ns, NS_SASL) == 0) {
         handle_sasl(c, x);
-    } else if (!c->authenticated && register_is_request(x)) {
-        handle_registration(c, x);
     } else if (!c->authenticated) {
         /* RFC 6120 §4.9.3.12 */
-        c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "authenticate first");
+        if (!is_iq_request(x) || !handle_preauth_iq(c, x))
+            c2s_stream_error(c, STREAM_ERR_NOT_AUTHORIZED, "authenticate first");
     } else if (!is_stanza(x)) {
         /* Stream-level elements of extensions (XEP-0352 <inactive/>, XEP-0198 <r/>) go to the
          * modules that claim them once a resource is bound. */

@@ -1,6 +1,7 @@
 """Someone creates an account from their client (XEP-0077), where the operator allows it; and a
 logged-in user changes their password or removes their account."""
 import re
+import time
 
 import pytest
 
@@ -71,6 +72,58 @@ def test_registration_is_rate_limited_per_address(open_server):
     s.close()
     users = open_server.ternctl("user", "list", "localhost").stdout.split()
     assert "first@localhost" in users and "second@localhost" not in users
+
+
+def open_server_with(tmp_path, pki, modules="disco ping register", extra=""):
+    srv = TernServer(tmp_path, pki, modules=modules, extra_config=extra)
+    text = srv.config.read_text().replace(f"modules = {modules}\n",
+                                          f"modules = {modules}\nregistration = yes\n")
+    srv.config.write_text(text)
+    return srv.start()
+
+
+def test_the_rate_limit_is_a_setting(tmp_path, pki):
+    srv = open_server_with(tmp_path, pki, extra="[module register]\ninterval = 1\n")
+    try:
+        s = RawStream(srv)
+        s.secure()
+        assert b"type='result'" in register(s, "first", "pw-1", "r1")
+        assert b"<resource-constraint" in register(s, "second", "pw-2", "r2")
+        time.sleep(1.2)  # the interval is over: the address may register again
+        assert b"type='result'" in register(s, "second", "pw-2", "r3")
+        s.close()
+    finally:
+        srv.check_clean_exit()
+
+
+def test_many_addresses_at_once_wait_too(tmp_path, pki):
+    srv = open_server_with(tmp_path, pki, extra="[module register]\nmax_recent = 1\n")
+    try:
+        first = RawStream(srv)
+        first.secure()
+        assert b"type='result'" in register(first, "first", "pw-1", "r1")
+        other = RawStream(srv, source="127.0.0.2")
+        other.secure()
+        assert b"<resource-constraint" in register(other, "second", "pw-2", "r2")
+        first.close()
+        other.close()
+    finally:
+        srv.check_clean_exit()
+
+
+def test_registration_needs_the_register_module(tmp_path, pki):
+    srv = open_server_with(tmp_path, pki, modules="disco ping")
+    try:
+        srv.wait_log("registration = yes, but in-band registration is the register module's")
+        s = RawStream(srv)
+        features = s.secure()
+        assert b"iq-register" not in features
+        assert b"<service-unavailable" in register(s, "newbie", "pw")
+        # Any other iq before authentication still ends the stream (RFC 6120 §4.9.3.12).
+        s.send("<iq type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>")
+        assert s.stream_error() == "not-authorized"
+    finally:
+        srv.check_clean_exit()
 
 
 def test_registration_is_off_by_default(closed_server):
