@@ -7,11 +7,12 @@ affected.
 "Nothing arrived yet" is proven after Bob's own ping round trip: routing runs on one loop, so
 by the time Bob's answer comes, whatever the server was going to send Alice is on her socket;
 a short quiet read then shows it was held, not slow."""
+import asyncio
 import re
 
 import pytest
 
-from tern_harness import RawStream, TernServer
+from tern_harness import RawStream, TernServer, connect, disconnect, make_client, run
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 CSI = "urn:xmpp:csi:0"
@@ -203,3 +204,41 @@ def test_without_the_module_inactive_is_a_stream_error(tmp_path, pki):
     s.send(f"<inactive xmlns='{CSI}'/>")
     assert s.stream_error() == "unsupported-stanza-type"
     server.check_clean_exit()
+
+
+def test_a_slixmpp_client_indicates_its_state(srv):
+    """slixmpp's own XEP-0352 plugin, as a phone app built on it would use it: it sees the
+    feature after binding, goes inactive, and gets Bob's held presence (the newest only)
+    just before his next message."""
+    async def body():
+        phone = make_client("alice@localhost/phone", USERS["alice"], srv,
+                            plugins=["xep_0352", "xep_0199"])
+        seen = []
+        got_message = asyncio.get_running_loop().create_future()
+        phone.add_event_handler("presence_available",
+                                lambda p: seen.append(("presence", p["status"])))
+
+        def on_message(m):
+            seen.append(("message", m["body"]))
+            if not got_message.done():
+                got_message.set_result(True)
+        phone.add_event_handler("message", on_message)
+        await connect(phone, srv)
+        assert phone["xep_0352"].enabled  # the feature was offered after binding
+        phone["xep_0352"].send_inactive()
+        # A ping after it: once answered, the server has taken <inactive/> (and an iq is
+        # never held).
+        await phone["xep_0199"].ping(jid="localhost", timeout=10)
+        bob = login(srv, "bob", "desk")
+        for status in ("away", "busy"):
+            presence(bob, "alice@localhost/phone", status)
+        sync(bob, "b1")
+        await asyncio.sleep(QUIET)
+        assert seen == [], seen  # held while inactive
+        bob.send("<message to='alice@localhost/phone' type='chat' id='m1'><body>hi</body>"
+                 "</message>")
+        await asyncio.wait_for(got_message, 10)
+        assert seen == [("presence", "busy"), ("message", "hi")], seen
+        bob.close()
+        await disconnect(phone)
+    run(body())
