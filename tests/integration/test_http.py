@@ -431,6 +431,9 @@ def test_without_static_dir_only_the_core_documents(tmp_path, pki):
         assert request(srv, "GET", "/index.html")[0] == 404
         assert request(srv, "GET", "/.well-known/host-meta.json")[0] == 200
         assert request(srv, "GET", "/.well-known/host-meta", tls=True)[0] == 200
+        # Without the bosh and websocket modules, their endpoints do not exist.
+        assert request(srv, "POST", "/http-bind", body=b"<body/>")[0] == 404
+        assert request(srv, "GET", "/xmpp-websocket")[0] == 404
         # No CORS origins configured: no CORS fields.
         _, headers, _ = request(srv, "GET", "/missing", {"Origin": ALLOWED})
         assert "access-control-allow-origin" not in headers
