@@ -2,20 +2,23 @@
  * ([http] listen for ws://, tls_listen for wss://), advertised through XEP-0156 host-meta.
  * Off unless a host's `modules =` line names websocket.
  *
- * The protocol lives in the core, like the TCP link: the handshake, the framing and the XMPP
- * link are transport code (src/websocket_*.c, src/http/c2s_websocket.c), so a WebSocket client is
- * the same kind of session as a TCP one. This module only switches it on for its host: the
+ * The whole protocol is here, on the module API's transport parts (tern/conn.h, tern/c2s.h,
+ * tern/stream.h, the upgrade in tern/http.h): the handshake and framing (websocket_*.c, with
+ * wslay) and the XMPP link (ws_link.c), which hands the stream to the core's client-stream
+ * negotiation, so a WebSocket client is the same kind of session as a TCP one. Per host: the
  * route, and the link in host-meta. A stream opened over WebSocket may only name a host that
  * loads this module. */
 #include <tern/http.h>
 #include <tern/module.h>
+
+#include "ws_link.h"
 
 #define WEBSOCKET_PATH "/xmpp-websocket"
 
 static void serve(tern_http_request *req, void *data)
 {
     (void)data;
-    tern_http_xmpp_websocket(req);
+    ws_link_serve(req);
 }
 
 /* Shared by every host that loads the module: it holds nothing of a host's. */

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "tern/error.h"
+#include "tern/stream.h"
 #include "tern/xml.h"
 
 typedef struct stream_parser stream_parser;
@@ -65,15 +66,5 @@ bool stream_parser_released(const stream_parser *p);
  * The strings must outlive the parser. */
 void stream_parser_set_root(stream_parser *p, const char *root_ns, const char *root_name,
                             const char *content_ns);
-
-/* One standalone element, as XMPP over WebSocket frames them (RFC 7395 §3.3.3: every message
- * is one complete element), read with a stream's limits and restricted-XML rules as if it
- * stood in a stream whose header declared `default_ns` (a trusted constant) as the default
- * namespace. Returns 0 with the element in *out (the caller owns it), 0 with *out NULL for
- * input of white space only, or -1 with the condition and a short reason: what a stream would
- * report, and not-well-formed when the input is not exactly one complete element. */
-int stream_parse_element(const char *data, size_t len, const char *default_ns,
-                         size_t max_size, unsigned max_depth, tern_xml **out,
-                         tern_stream_error *cond, const char **text);
 
 #endif

@@ -26,8 +26,9 @@
 #include "http/bosh_session.h"
 #include "http/http.h"
 #include "process/server.h"
+#include "tern/c2s.h"
 #include "tern/ns.h"
-#include "xmpp/c2s_link.h"
+#include "xmpp/c2s.h"
 
 #define BOSH_MAX_DEPTH 64
 #define BOSH_MAX_RID 9007199254740991ULL /* 2^53 - 1 (§14.1) */

@@ -3,7 +3,7 @@
  *   bosh_session.c  a session: its sid (the table), the rid window and in-order processing,
  *                   held requests, the responses (and the last ones kept for resending), the
  *                   outgoing queue, wait, inactivity and pause.
- *   c2s_bosh.c      the c2s link (c2s_link.h): one client stream per BOSH session, so SASL,
+ *   c2s_bosh.c      the c2s link (tern/c2s.h): one client stream per BOSH session, so SASL,
  *                   binding, routing, presence and offline delivery are those of a TCP client.
  *   bosh.c          the HTTP route /http-bind: parses a request's <body/>, creates sessions
  *                   (giving each its link) and hands requests to them.

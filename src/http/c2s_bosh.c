@@ -1,5 +1,5 @@
 /* c2s_bosh.c — the XEP-0206 client link: an XMPP client stream carried by a BOSH session
- * (bosh.c). It maps the c2s operations (c2s_link.h) onto the session and the session's
+ * (bosh.c). It maps the c2s operations (tern/c2s.h) onto the session and the session's
  * requests back onto c2s input, so a BOSH client goes through the very same negotiation,
  * SASL, binding and routing as a TCP client.
  *
@@ -26,8 +26,9 @@
 
 #include "core/util.h"
 #include "http/bosh.h"
+#include "tern/c2s.h"
 #include "tern/ns.h"
-#include "xmpp/c2s_link.h"
+#include "xmpp/c2s.h"
 
 struct bosh_link {
     c2s *c2s;

@@ -139,17 +139,4 @@ void http_accept(int fd, bool tls);
  * exit, before the modules unload. */
 void http_free_all(void);
 
-/* The parsed request behind a module's tern_http_request (for core code such as the
- * WebSocket handshake check). */
-typedef struct tern_http_request tern_http_request;
-typedef struct conn conn;
-const http_message *http_request_message(const tern_http_request *req);
-/* Switches the request's connection to another protocol (RFC 9110 §7.8, §15.2.2): answers
- * "101 Switching Protocols" with `fields` (complete "Name: value\r\n" lines), then gives the
- * connection away and forgets it. Returns the conn, whose callbacks the caller must take over
- * at once with conn_set_owner(), and appends to `rest` the bytes the client already sent after
- * the request (the first frames of the new protocol). The request is answered and freed.
- * Only from inside the route's handler; NULL (and nothing done) otherwise. */
-conn *http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest);
-
 #endif

@@ -295,9 +295,22 @@ void tern_http_on_gone(tern_http_request *req,
 
 /* ---- protocol upgrade (WebSocket) ---- */
 
-const http_message *http_request_message(const tern_http_request *req) { return req->msg; }
+bool tern_http_has_token(const tern_http_request *req, const char *name, const char *token)
+{
+    return http_message_has_token(req->msg, name, token);
+}
 
-conn *http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest)
+int tern_http_minor_version(const tern_http_request *req) { return req->msg->minor; }
+
+const char *tern_http_authority(const tern_http_request *req) { return req->msg->authority; }
+
+char *const *tern_http_cors_origins(size_t *n)
+{
+    *n = server.cfg->http_cors_origins.n;
+    return server.cfg->http_cors_origins.items;
+}
+
+conn *tern_http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest)
 {
     http_conn *hc = req->hc;
     if (!req->in_handler || req->answered || hc->closing || !hc->conn)

@@ -327,6 +327,12 @@ bool conn_is_tls(const conn *c) { return c->state == CONN_TLS; }
 
 gnutls_session_t conn_tls_session(const conn *c) { return c->state == CONN_TLS ? c->tls : NULL; }
 
+int conn_channel_binding(const conn *c, const char *type, gnutls_datum_t *out)
+{
+    gnutls_session_t tls = conn_tls_session(c);
+    return tls ? tls_channel_binding(tls, type, out) : -1;
+}
+
 /* ---- reading ---- */
 
 static ssize_t read_some(conn *c, char *buf, size_t len, const char **error)

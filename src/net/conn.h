@@ -15,22 +15,8 @@
 #include <stdint.h>
 
 #include "net/tls.h"
+#include "tern/conn.h"
 #include "tern/xml.h"
-
-typedef struct conn conn;
-
-typedef struct conn_handlers {
-    void (*on_data)(void *ctx, const char *data, size_t len); /* decrypted bytes */
-    void (*on_tls_ready)(void *ctx);                          /* handshake finished */
-    void (*on_closed)(void *ctx, const char *reason);
-    /* Optional, see conn_set_send_limits(). send_overflow: the peer does not read what we
-     * send; the owner ends its protocol with a policy-violation error (RFC 6120
-     * §4.9.3.18) and closes; without this handler the conn simply closes. send_drained: the
-     * send queue went back under half its high-water mark (HTTP then answers the requests
-     * that wait). Both run from their own loop turn, never from inside a conn call. */
-    void (*on_send_overflow)(void *ctx, const char *why);
-    void (*on_send_drained)(void *ctx);
-} conn_handlers;
 
 /* Back-pressure on what a peer does not read (doc/architecture.md, "Back-pressure"). While
  * the bytes waiting for the socket (conn_pending_output) are at or over high_water, the conn
@@ -44,10 +30,6 @@ typedef struct conn_send_limits {
 } conn_send_limits;
 
 conn *conn_new(struct event_base *base, int fd, const conn_handlers *h, void *ctx, uint64_t id);
-void conn_free(conn *c); /* closes the socket at once; no callback follows */
-/* Hands the conn to a new owner (an HTTP connection upgraded to WebSocket): later callbacks go
- * to `h` and `ctx`, and logs carry `id`. */
-void conn_set_owner(conn *c, const conn_handlers *h, void *ctx, uint64_t id);
 
 /* Starts a server-side TLS handshake (direct TLS, or after <proceed/> for STARTTLS: pending
  * output is flushed in plaintext first). */
@@ -57,27 +39,15 @@ int conn_start_tls_s2s(conn *c, tls_ctx *t);
 /* The same as the client of the handshake, for outgoing server-to-server streams (SNI
  * server_name). */
 int conn_start_tls_client(conn *c, tls_ctx *t, const char *server_name, const char *alpn);
-bool conn_is_tls(const conn *c);
-gnutls_session_t conn_tls_session(const conn *c); /* NULL without TLS */
 
-/* The output buffer: append to it, then call conn_flush() (cheap; the write happens once per
- * loop turn, batching everything queued meanwhile). */
-tern_buf *conn_outbuf(conn *c);
-void conn_flush(conn *c);
-void conn_write(conn *c, const char *data, size_t len);
 size_t conn_pending_output(const conn *c);
 void conn_set_send_limits(conn *c, const conn_send_limits *limits);
 /* The send queue is at or over its high-water mark (until it drained to half of it). */
 bool conn_send_congested(const conn *c);
 
-/* Stop/resume delivering input (e.g. during the delay after a failed authentication). */
-void conn_pause_reading(conn *c, bool paused);
 
-/* Stops reading, flushes what is queued (for at most a few seconds), closes, then calls
- * on_closed. */
-void conn_close(conn *c);
 
-const char *conn_peer(const conn *c); /* "ip:port" */
+
 /* The same "ip:port" (or "[ip6]:port") for a socket. */
 void socket_peer_name(int fd, char *out, size_t out_len);
 

@@ -18,6 +18,10 @@ uint64_t server_next_id(void) { return ++server.next_id; }
 
 time_t tern_server_started(void) { return server.started; }
 
+struct event_base *tern_event_base(void) { return server.base; }
+
+tern_host *tern_server_host(const char *domain) { return server_find_host(domain); }
+
 void server_release(void)
 {
     if (server.stop_timer)

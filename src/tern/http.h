@@ -89,17 +89,26 @@ void tern_http_respond(tern_http_request *req, int status, const char *content_t
 void tern_http_on_gone(tern_http_request *req,
                        void (*fn)(tern_http_request *req, void *data), void *data);
 
-/* ---- XMPP over WebSocket (RFC 7395) ---- */
+/* ---- switching protocols ---- */
 
-/* Serves a client stream over WebSocket on this request (call it from a GET route's handler):
- * when the request is a WebSocket opening handshake (RFC 6455 §4.2.1) offering the "xmpp"
- * subprotocol, from no Origin, the server's own or one allowed by [http] cors_origins, the
- * core answers "101 Switching Protocols" and the connection becomes a client stream like a
- * TCP client's (the same SASL, binding, routing and limits). Otherwise it answers 400, 403
- * (Origin), 426 (WebSocket version) or 503 (the server is full or stopping). A stream may only
- * open to a host that routes the same path. Either way the request is answered and invalid
- * afterwards. */
-void tern_http_xmpp_websocket(tern_http_request *req);
+typedef struct conn conn; /* tern/conn.h */
+
+/* Whether any field `name` lists `token` in its comma-separated value (case-insensitive),
+ * e.g. "Connection: keep-alive, Upgrade". */
+bool tern_http_has_token(const tern_http_request *req, const char *name, const char *token);
+int tern_http_minor_version(const tern_http_request *req);   /* HTTP/1.<minor> */
+/* host[:port] from an absolute-form target or Host, or NULL. */
+const char *tern_http_authority(const tern_http_request *req);
+/* [http] cors_origins: the Origins allowed besides the server's own ("*": any). */
+char *const *tern_http_cors_origins(size_t *n);
+/* Switches the request's connection to another protocol (RFC 9110 §7.8, §15.2.2): answers
+ * "101 Switching Protocols" with `fields` (complete "Name: value\r\n" lines), then gives the
+ * connection away and forgets it. Returns the conn, whose callbacks the caller must take over
+ * at once with conn_set_owner() (tern/conn.h), and appends to `rest` the bytes the client
+ * already sent after the request (the first frames of the new protocol). The request is
+ * answered and freed. Only from inside the route's handler; NULL (and nothing done)
+ * otherwise. */
+conn *tern_http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest);
 
 /* ---- BOSH ----
  * The BOSH connection manager (XEP-0124, XEP-0206) is part of the core (src/http/bosh.c), since a

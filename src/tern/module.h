@@ -332,6 +332,12 @@ int tern_module_change(tern_host *host, tern_module_op op, const char *name, con
 void tern_module_each(tern_host *host, void (*fn)(void *ctx, const char *name), void *ctx);
 
 /* ---- server ---- */
+struct event_base;
+/* The main event loop (libevent), for a module's own events (timers of a protocol, deferred
+ * work); everything of the module API runs on it. */
+struct event_base *tern_event_base(void);
+/* The host serving `domain` (prepared, e.g. by jid_prep_domain()), or NULL. */
+tern_host *tern_server_host(const char *domain);
 const char *tern_server_version(void); /* e.g. "0.1.0" */
 const char *tern_server_name(void);    /* "tern" */
 time_t tern_server_started(void);      /* when this ternd started */

@@ -1,5 +1,5 @@
 /* c2s.c — client streams (RFC 6120 §4–§7): the negotiation of one client stream, whatever
- * carries it. One struct c2s per client link (c2s_link.h: TCP, WebSocket, BOSH).
+ * carries it. One struct c2s per client link (tern/c2s.h: TCP, WebSocket, BOSH).
  *
  * Life of a stream: [direct TLS handshake] → header → features → STARTTLS → restart → header →
  * SASL → restart → header → bind → stanzas. Each restart makes the link expect a new header;
@@ -18,7 +18,7 @@
 #include "host/hooks.h"
 #include "net/addr_limits.h"
 #include "process/server.h"
-#include "xmpp/c2s_link.h"
+#include "tern/c2s.h"
 #include "xmpp/router.h"
 #include "xmpp/sasl.h"
 #include "xmpp/session.h"
@@ -722,3 +722,5 @@ void c2s_shutdown_all(void)
     for (c2s *c = server.clients; c; c = c->next)
         c2s_stream_error(c, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
 }
+
+size_t tern_c2s_max_stanza_size(void) { return server.cfg->c2s_max_stanza_size; }

@@ -5,8 +5,8 @@
 #ifndef TERN_C2S_FRAME_H
 #define TERN_C2S_FRAME_H
 
+#include "tern/c2s.h"
 #include "tern/xml.h"
-#include "xmpp/c2s_link.h"
 
 /* <?xml?><stream:stream ...> with jabber:client as the default namespace. */
 void c2s_frame_open(tern_buf *out, const c2s_stream_header *h);

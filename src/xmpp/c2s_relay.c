@@ -1,6 +1,6 @@
 /* c2s_relay.c — the client link for a TCP connection that a worker thread carries.
  *
- * One `relay` joins the two halves. On the main loop it is the c2s_link (c2s_link.h) of a c2s:
+ * One `relay` joins the two halves. On the main loop it is the c2s_link (tern/c2s.h) of a c2s:
  * what c2s sends is framed into bytes there (c2s_frame.c) and posted to the worker. On the
  * worker it owns the tcp_stream (socket, TLS, parser): what the client sends is parsed into
  * trees there and posted to the main loop. Each half touches only its own fields; everything
@@ -31,9 +31,10 @@
 #include "net/conn.h"
 #include "net/tcp_stream.h"
 #include "process/server.h"
+#include "tern/c2s.h"
 #include "tern/log.h"
+#include "xmpp/c2s.h"
 #include "xmpp/c2s_frame.h"
-#include "xmpp/c2s_link.h"
 #include "xmpp/sasl.h"
 
 /* The channel-binding types SASL asks for (sasl.c), captured when the handshake finishes: the

@@ -11,9 +11,10 @@
 #include "net/conn.h"
 #include "net/tcp_stream.h"
 #include "process/server.h"
+#include "tern/c2s.h"
 #include "tern/log.h"
+#include "xmpp/c2s.h"
 #include "xmpp/c2s_frame.h"
-#include "xmpp/c2s_link.h"
 #include "xmpp/c2s_relay.h"
 
 typedef struct tcp_link {

@@ -24,10 +24,11 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
-#include "core/util.h"
-#include "http/websocket.h"
-#include "process/server.h"
-#include "tern/log.h"
+#include <event2/event.h>
+#include <tern/log.h>
+#include <tern/module.h>
+
+#include "rfc6455.h"
 
 #define WS_CLOSE_WAIT_SECONDS 5
 
@@ -119,7 +120,7 @@ static void fail_malformed(ws_conn *w)
 
 static void hold(ws_conn *w, const uint8_t *data, size_t len)
 {
-    held_message *m = xmalloc(sizeof *m + len);
+    held_message *m = ws_alloc(sizeof *m + len);
     m->next = NULL;
     m->len = len;
     memcpy(m->data, data, len);
@@ -203,7 +204,7 @@ static void flush(ws_conn *w)
     if (wslay_event_get_close_received(w->ws) || !wslay_event_get_read_enabled(w->ws)) {
         close_tcp(w);
     } else if (!w->close_timer) {
-        w->close_timer = evtimer_new(server.base, on_close_timeout, w);
+        w->close_timer = evtimer_new(tern_event_base(), on_close_timeout, w);
         struct timeval tv = { WS_CLOSE_WAIT_SECONDS, 0 };
         evtimer_add(w->close_timer, &tv);
     }
@@ -342,7 +343,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 ws_conn *ws_conn_new(conn *c, const ws_handlers *h, void *ctx, size_t max_message, uint64_t id,
                      const char *rest, size_t rest_len)
 {
-    ws_conn *w = xcalloc(1, sizeof *w);
+    ws_conn *w = ws_alloc(sizeof *w);
     w->id = id;
     w->conn = c;
     w->h = h;
@@ -352,7 +353,7 @@ ws_conn *ws_conn_new(conn *c, const ws_handlers *h, void *ctx, size_t max_messag
     if (wslay_event_context_server_init(&w->ws, &wslay_callbacks, w) != 0)
         abort(); /* out of memory, as everywhere */
     wslay_event_config_set_max_recv_msg_length(w->ws, max_message);
-    w->resume = event_new(server.base, -1, 0, on_resume, w);
+    w->resume = event_new(tern_event_base(), -1, 0, on_resume, w);
     conn_set_owner(c, &ws_conn_handlers, w, id);
     if (rest_len) {
         buf_append(&w->in, rest, rest_len);

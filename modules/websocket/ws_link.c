@@ -1,6 +1,6 @@
-/* c2s_websocket.c — the RFC 7395 client link: an XMPP stream over WebSocket, so that a web
+/* ws_link.c — the RFC 7395 client link: an XMPP stream over WebSocket, so that a web
  * client is the same kind of session as a TCP client (c2s.c does the negotiation; see
- * c2s_link.h for the contract), and tern_http_xmpp_websocket(), which turns an HTTP request
+ * tern/c2s.h for the contract), and ws_link_serve(), which turns an HTTP request
  * into such a stream.
  *
  * Framing (RFC 7395 §3.3): every WebSocket message is one complete XML element, a document of
@@ -25,15 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/stream.h"
-#include "core/util.h"
-#include "http/http.h"
-#include "http/websocket.h"
-#include "process/server.h"
-#include "tern/http.h"
-#include "tern/log.h"
-#include "tern/ns.h"
-#include "xmpp/c2s_link.h"
+#include <stdio.h>
+#include <tern/c2s.h>
+#include <tern/http.h>
+#include <tern/log.h>
+#include <tern/module.h>
+#include <tern/ns.h>
+#include <tern/stream.h>
+
+#include "rfc6455.h"
+#include "ws_link.h"
 
 #define SUBPROTOCOL "xmpp" /* RFC 7395 §3.1 */
 /* As on TCP: far deeper than any real stanza nests. */
@@ -166,8 +167,7 @@ static bool ws_encrypted(void *ctx)
 static int ws_channel_binding(void *ctx, const char *type, gnutls_datum_t *out)
 {
     ws_link *l = ctx;
-    gnutls_session_t tls = conn_tls_session(ws_conn_transport(l->ws));
-    return tls ? tls_channel_binding(tls, type, out) : -1;
+    return conn_channel_binding(ws_conn_transport(l->ws), type, out);
 }
 
 static const char *ws_peer(void *ctx)
@@ -223,7 +223,7 @@ static bool host_refused(ws_link *l, const tern_xml *open)
     char *domain = NULL;
     tern_host *host = NULL;
     if (to && jid_prep_domain(to, &domain) == 0)
-        host = server_find_host(domain);
+        host = tern_server_host(domain);
     free(domain);
     if (!host)
         return false;
@@ -268,7 +268,7 @@ static void on_message(void *ctx, const char *data, size_t len)
     tern_stream_error cond;
     const char *text;
     l->feeding++;
-    if (stream_parse_element(data, len, NS_CLIENT, server.cfg->c2s_max_stanza_size, MAX_DEPTH,
+    if (stream_parse_element(data, len, NS_CLIENT, tern_c2s_max_stanza_size(), MAX_DEPTH,
                              &x, &cond, &text) != 0)
         c2s_stream_error(l->c2s, cond, text);
     else if (x)
@@ -300,17 +300,29 @@ static const ws_handlers ws_callbacks = { on_message, on_closed, on_send_overflo
 
 /* ---- the HTTP side ---- */
 
-void tern_http_xmpp_websocket(tern_http_request *req)
+static const char *request_header(const void *req, const char *name)
+{
+    return tern_http_header(req, name);
+}
+
+static bool request_has_token(const void *req, const char *name, const char *token)
+{
+    return tern_http_has_token(req, name, token);
+}
+
+void ws_link_serve(tern_http_request *req)
 {
     const char *why;
     if (!c2s_accepting(tern_http_peer(req), &why)) {
         tern_http_respond(req, 503, NULL, NULL, 0);
         return;
     }
-    const http_message *m = http_request_message(req);
-    int status = ws_check_handshake(m, SUBPROTOCOL, tern_http_secure(req),
-                                    server.cfg->http_cors_origins.items,
-                                    server.cfg->http_cors_origins.n, &why);
+    ws_request m = { tern_http_method(req), tern_http_minor_version(req),
+                     tern_http_authority(req), req, request_header, request_has_token };
+    size_t n_origins;
+    char *const *origins = tern_http_cors_origins(&n_origins);
+    int status = ws_check_handshake(&m, SUBPROTOCOL, tern_http_secure(req), origins, n_origins,
+                                    &why);
     if (status != 0) {
         log_info(tern_http_id(req), "websocket: refusing the handshake from %s: %d, %s",
                  tern_http_peer(req), status, why);
@@ -320,29 +332,29 @@ void tern_http_xmpp_websocket(tern_http_request *req)
         return;
     }
     char accept[WS_ACCEPT_LEN + 1];
-    ws_accept_value(http_message_header(m, "Sec-WebSocket-Key"), accept);
-    char *fields = xasprintf("Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: " SUBPROTOCOL
-                             "\r\n", accept);
-    char *path = xstrdup(tern_http_path(req));
+    ws_accept_value(tern_http_header(req, "Sec-WebSocket-Key"), accept);
+    char fields[256];
+    snprintf(fields, sizeof fields, "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: " SUBPROTOCOL "\r\n",
+             accept);
+    char *path = ws_strdup(tern_http_path(req));
     char peer[64]; /* the request is gone after the upgrade */
     snprintf(peer, sizeof peer, "%s", tern_http_peer(req));
     tern_buf rest;
     buf_init(&rest);
-    conn *c = http_upgrade(req, fields, &rest);
-    free(fields);
-    if (!c) { /* not from a route handler: a module bug */
+    conn *c = tern_http_upgrade(req, fields, &rest);
+    if (!c) { /* not from a route handler: a bug */
         log_error(0, "websocket: the upgrade of %s was not made from its route handler", path);
         free(path);
         buf_free(&rest);
         return;
     }
-    ws_link *l = xcalloc(1, sizeof *l);
+    ws_link *l = ws_alloc(sizeof *l);
     l->path = path;
     l->expect_open = true;
     l->c2s = c2s_new(&ws_link_ops, l, peer);
     uint64_t id = c2s_id(l->c2s);
-    l->ws = ws_conn_new(c, &ws_callbacks, l, server.cfg->c2s_max_stanza_size, id, rest.data,
+    l->ws = ws_conn_new(c, &ws_callbacks, l, tern_c2s_max_stanza_size(), id, rest.data,
                         rest.len);
     buf_free(&rest);
     log_info(id, "client connection from %s over WebSocket%s", conn_peer(c),

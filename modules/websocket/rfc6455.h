@@ -1,19 +1,49 @@
-/* websocket.h — the server side of WebSocket (RFC 6455): the opening handshake
- * (websocket_handshake.c, pure functions over a parsed request, unit-tested) and the framing of
- * an upgraded connection (websocket_conn.c, over a conn, with wslay doing the frames).
+/* rfc6455.h — the server side of WebSocket (RFC 6455), inside the websocket module: the
+ * opening handshake (websocket_handshake.c, pure functions over a request, unit-tested) and
+ * the framing of an upgraded connection (websocket_conn.c, over a conn, with wslay doing the
+ * frames).
  *
- * What carries what: the HTTP server (http_server.c) hands over the conn after a 101
- * (http_upgrade); a ws_conn then turns its bytes into whole text messages and back; the XMPP
- * link (c2s_websocket.c, RFC 7395) reads each message as one XML element. */
-#ifndef TERN_WEBSOCKET_H
-#define TERN_WEBSOCKET_H
+ * What carries what: the core's HTTP server hands over the conn after a 101
+ * (tern_http_upgrade); a ws_conn then turns its bytes into whole text messages and back; the
+ * XMPP link (ws_link.c, RFC 7395) reads each message as one XML element. */
+#ifndef TERN_MODULE_WEBSOCKET_RFC6455_H
+#define TERN_MODULE_WEBSOCKET_RFC6455_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/http.h"
-#include "net/conn.h"
+#include <stdlib.h>
+#include <string.h>
+#include <tern/conn.h>
+
+/* Allocation that never returns NULL, as everywhere in tern: running out is fatal. */
+static inline void *ws_alloc(size_t size)
+{
+    void *p = calloc(1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static inline char *ws_strdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* What the handshake check reads of a request: the HTTP server's request through the module
+ * API (ws_link.c), or a parsed message in the unit test. */
+typedef struct ws_request {
+    const char *method;
+    int minor;             /* HTTP/1.<minor> */
+    const char *authority; /* host[:port], or NULL */
+    const void *req;
+    const char *(*header)(const void *req, const char *name);
+    bool (*has_token)(const void *req, const char *name, const char *token);
+} ws_request;
 
 /* ---- the opening handshake ---- */
 
@@ -46,7 +76,7 @@ bool ws_key_valid(const char *key);
  *        request without Origin (not a browser) passes: §10.2 makes the check a defence
  *        for browsers only.
  * *why gets a short reason for the log. */
-int ws_check_handshake(const http_message *m, const char *protocol, bool tls,
+int ws_check_handshake(const ws_request *m, const char *protocol, bool tls,
                        char *const *origins, size_t n_origins, const char **why);
 
 /* ---- framing over an upgraded connection ---- */

@@ -1,13 +1,13 @@
 /* websocket_handshake.c — the server's part of the WebSocket opening handshake (RFC 6455 §4.2):
  * whether a parsed HTTP request is a handshake we accept, and the Sec-WebSocket-Accept value.
- * No sockets here: http_server.c sends the 101 and c2s_websocket.c decides what to serve. */
+ * No sockets here: the core's HTTP server sends the 101 and ws_link.c decides what to serve. */
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http/websocket.h"
+#include "rfc6455.h"
 
 /* RFC 6455 §1.3: the GUID every server appends to the client's key. */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -51,7 +51,7 @@ bool ws_key_valid(const char *key)
 
 /* The page's own origin: a web client served by tern itself (static_dir) connects back to the
  * scheme and Host it came from, and must not need cors_origins for that. */
-static bool same_origin(const http_message *m, bool tls, const char *origin)
+static bool same_origin(const ws_request *m, bool tls, const char *origin)
 {
     if (!m->authority)
         return false;
@@ -60,7 +60,17 @@ static bool same_origin(const http_message *m, bool tls, const char *origin)
     return n > 0 && (size_t)n < sizeof own && strcasecmp(own, origin) == 0;
 }
 
-int ws_check_handshake(const http_message *m, const char *protocol, bool tls,
+/* The Origin is in [http] cors_origins (RFC 6454 §6.2: compared as serialized; scheme and
+ * host are case-insensitive), or the list allows any ("*"). */
+static bool listed(char *const *origins, size_t n_origins, const char *origin)
+{
+    for (size_t i = 0; i < n_origins; i++)
+        if (strcmp(origins[i], "*") == 0 || strcasecmp(origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+int ws_check_handshake(const ws_request *m, const char *protocol, bool tls,
                        char *const *origins, size_t n_origins, const char **why)
 {
     /* §4.2.1 items 1–6, in the order a client most likely gets wrong first. */
@@ -72,19 +82,19 @@ int ws_check_handshake(const http_message *m, const char *protocol, bool tls,
         *why = "a WebSocket handshake needs HTTP/1.1";
         return 400;
     }
-    if (!http_message_has_token(m, "Upgrade", "websocket")) {
+    if (!m->has_token(m->req, "Upgrade", "websocket")) {
         *why = "no 'Upgrade: websocket'";
         return 400;
     }
-    if (!http_message_has_token(m, "Connection", "Upgrade")) {
+    if (!m->has_token(m->req, "Connection", "Upgrade")) {
         *why = "no 'Connection: Upgrade'";
         return 400;
     }
-    if (!ws_key_valid(http_message_header(m, "Sec-WebSocket-Key"))) {
+    if (!ws_key_valid(m->header(m->req, "Sec-WebSocket-Key"))) {
         *why = "no valid Sec-WebSocket-Key";
         return 400;
     }
-    const char *version = http_message_header(m, "Sec-WebSocket-Version");
+    const char *version = m->header(m->req, "Sec-WebSocket-Version");
     if (!version) {
         *why = "no Sec-WebSocket-Version";
         return 400;
@@ -94,12 +104,12 @@ int ws_check_handshake(const http_message *m, const char *protocol, bool tls,
         return 426;
     }
     /* §10.2: the Origin check protects users of browsers from pages of other sites. */
-    const char *origin = http_message_header(m, "Origin");
-    if (origin && !same_origin(m, tls, origin) && !http_cors_allow(origins, n_origins, origin)) {
+    const char *origin = m->header(m->req, "Origin");
+    if (origin && !same_origin(m, tls, origin) && !listed(origins, n_origins, origin)) {
         *why = "the Origin is not allowed ([http] cors_origins)";
         return 403;
     }
-    if (!http_message_has_token(m, "Sec-WebSocket-Protocol", protocol)) {
+    if (!m->has_token(m->req, "Sec-WebSocket-Protocol", protocol)) {
         *why = "the client did not offer the subprotocol";
         return 400;
     }

@@ -1,6 +1,8 @@
-/* c2s_link.h — what a client stream is carried over: the boundary between the negotiation
+/* tern/c2s.h — client streams for transport modules (TCP in the core; WebSocket and BOSH as
+ * modules): what a client stream is carried over, the boundary between the negotiation
  * (c2s.c: header checks, features, STARTTLS, SASL, registration, bind, the session) and the
- * framing and transport of the bytes (c2s_tcp.c, c2s_websocket.c and c2s_bosh.c).
+ * framing and transport of the bytes (src/xmpp/c2s_tcp.c, modules/websocket/ws_link.c and
+ * src/http/c2s_bosh.c).
  *
  * Why a boundary: RFC 7395 and XEP-0206 carry the very same XMPP negotiation as RFC 6120 over
  * other framings, and users expect SASL, bind and routing to behave identically on each. So
@@ -30,16 +32,19 @@
  *
  * Ownership: c2s owns the link context. It calls `free` exactly once, when it destroys itself:
  * after the link reported c2s_link_ended(), or at exit. The link never frees the c2s. */
-#ifndef TERN_C2S_LINK_H
-#define TERN_C2S_LINK_H
+#ifndef TERN_PUBLIC_C2S_H
+#define TERN_PUBLIC_C2S_H
 
 #include <gnutls/gnutls.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "tern/error.h"
 #include "tern/xml.h"
-#include "xmpp/c2s.h"
+
+typedef struct c2s c2s;
 
 /* Our stream header (RFC 6120 §4.7). Strings are borrowed for the call. */
 typedef struct c2s_stream_header {
@@ -110,7 +115,11 @@ void c2s_received_header(c2s *c, const tern_xml *header, const char *default_ns)
 void c2s_received_element(c2s *c, tern_xml *element);
 /* The client closed its stream: c2s answers with its own close. */
 void c2s_received_close(c2s *c);
-/* A framing or XML error the link found: use c2s_stream_error() (c2s.h). */
+/* A framing or XML error the link found: ends the stream with that stream error and closes
+ * the connection. */
+void c2s_stream_error(c2s *c, tern_stream_error cond, const char *text);
+/* [c2s] max_stanza_size: the largest element a client may send, whatever carries it. */
+size_t tern_c2s_max_stanza_size(void);
 
 /* The transport is gone (peer closed, socket error, flushed after our close, or timed out).
  * c2s ends the session and destroys itself, freeing the link. Never call it from inside a

@@ -1,0 +1,17 @@
+/* ws_link.h — XMPP over WebSocket (RFC 7395): the client link of the websocket module. */
+#ifndef TERN_MODULE_WS_LINK_H
+#define TERN_MODULE_WS_LINK_H
+
+#include <tern/http.h>
+
+/* Serves a client stream over WebSocket on this request (from the GET route's handler): when
+ * the request is a WebSocket opening handshake (RFC 6455 §4.2.1) offering the "xmpp"
+ * subprotocol, from no Origin, the server's own or one allowed by [http] cors_origins, it
+ * answers "101 Switching Protocols" and the connection becomes a client stream like a TCP
+ * client's (the same SASL, binding, routing and limits). Otherwise it answers 400, 403
+ * (Origin), 426 (WebSocket version) or 503 (the server is full or stopping). A stream may only
+ * open to a host that routes the same path. Either way the request is answered and invalid
+ * afterwards. */
+void ws_link_serve(tern_http_request *req);
+
+#endif
