@@ -30,15 +30,27 @@ static const tern_http_route route = {
     .data = NULL,
 };
 
+/* Hosts that have the module loaded: the shared object stays mapped while any does. */
+static unsigned instances;
+
 static int websocket_load(tern_host *host, void **state, char *err, size_t err_len)
 {
     (void)err;
     (void)err_len;
     *state = NULL;
+    instances++;
     tern_http_add_route(host, &route);
     /* XEP-0156 §3: made absolute (ws:// or wss://) from the discovery request. */
     tern_http_add_link(host, TERN_HTTP_REL_WEBSOCKET, WEBSOCKET_PATH);
     return 0;
 }
 
-TERN_MODULE("websocket", websocket_load, NULL);
+static void websocket_unload(tern_host *host, void *state)
+{
+    (void)host;
+    (void)state;
+    if (--instances == 0)
+        ws_link_end_all("the websocket module was unloaded");
+}
+
+TERN_MODULE("websocket", websocket_load, websocket_unload);

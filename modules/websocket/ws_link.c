@@ -49,7 +49,10 @@ typedef struct ws_link {
     int feeding;         /* inside c2s with a message */
     bool ended_pending;  /* the connection ended meanwhile; report it afterwards */
     const char *ended_reason;
+    struct ws_link *prev, *next; /* every live link, so that unloading can end them */
 } ws_link;
+
+static ws_link *links;
 
 /* ---- output (the link operations) ---- */
 
@@ -179,6 +182,12 @@ static const char *ws_peer(void *ctx)
 static void ws_link_free(void *ctx)
 {
     ws_link *l = ctx;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        links = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
     ws_conn_free(l->ws);
     free(l->path);
     free(l);
@@ -352,6 +361,10 @@ void ws_link_serve(tern_http_request *req)
     ws_link *l = ws_alloc(sizeof *l);
     l->path = path;
     l->expect_open = true;
+    l->next = links;
+    if (links)
+        links->prev = l;
+    links = l;
     l->c2s = c2s_new(&ws_link_ops, l, peer);
     uint64_t id = c2s_id(l->c2s);
     l->ws = ws_conn_new(c, &ws_callbacks, l, tern_c2s_max_stanza_size(), id, rest.data,
@@ -359,4 +372,13 @@ void ws_link_serve(tern_http_request *req)
     buf_free(&rest);
     log_info(id, "client connection from %s over WebSocket%s", conn_peer(c),
              conn_is_tls(c) ? " (TLS)" : "");
+}
+
+void ws_link_end_all(const char *reason)
+{
+    while (links) {
+        ws_link *l = links;
+        /* c2s ends its session and frees itself, and with it the link (off the list). */
+        c2s_link_ended(l->c2s, reason);
+    }
 }

@@ -13,5 +13,8 @@
  * open to a host that routes the same path. Either way the request is answered and invalid
  * afterwards. */
 void ws_link_serve(tern_http_request *req);
+/* Ends every client stream over WebSocket at once (their sockets close): the module's code
+ * is about to be unmapped, and the core's client streams must not keep calling it. */
+void ws_link_end_all(const char *reason);
 
 #endif

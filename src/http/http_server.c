@@ -302,6 +302,11 @@ bool tern_http_has_token(const tern_http_request *req, const char *name, const c
 
 int tern_http_minor_version(const tern_http_request *req) { return req->msg->minor; }
 
+bool tern_http_valid_header(const char *name, const char *value)
+{
+    return http_valid_header(name, value);
+}
+
 const char *tern_http_authority(const tern_http_request *req) { return req->msg->authority; }
 
 char *const *tern_http_cors_origins(size_t *n)

@@ -22,6 +22,8 @@ struct event_base *tern_event_base(void) { return server.base; }
 
 tern_host *tern_server_host(const char *domain) { return server_find_host(domain); }
 
+bool tern_server_stopping(void) { return server.stopping; }
+
 void server_release(void)
 {
     if (server.stop_timer)

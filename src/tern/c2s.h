@@ -2,7 +2,7 @@
  * modules): what a client stream is carried over, the boundary between the negotiation
  * (c2s.c: header checks, features, STARTTLS, SASL, registration, bind, the session) and the
  * framing and transport of the bytes (src/xmpp/c2s_tcp.c, modules/websocket/ws_link.c and
- * src/http/c2s_bosh.c).
+ * modules/bosh/bosh_link.c).
  *
  * Why a boundary: RFC 7395 and XEP-0206 carry the very same XMPP negotiation as RFC 6120 over
  * other framings, and users expect SASL, bind and routing to behave identically on each. So
@@ -22,7 +22,7 @@
  *     `restart` only expects a new <open/>; `start_tls` is NULL (TLS is the wss:// layer's, and
  *     `encrypted` reports it). The link passes the client's <open/> as the header with
  *     default_ns "jabber:client", since RFC 7395 has no stream-level default namespace.
- *   BOSH (XEP-0124/0206, c2s_bosh.c): output is queued and flushed as the children of <body/>
+ *   BOSH (XEP-0124/0206, bosh_link.c): output is queued and flushed as the children of <body/>
  *     responses to held requests; `open` records the header fields for the session-creation
  *     response (authid = id, from, ver, xmpp:version) rather than writing anything; `restart`
  *     answers the client's xmpp:restart request (whose <body/> the link passes as the header);

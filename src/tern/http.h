@@ -109,11 +109,8 @@ char *const *tern_http_cors_origins(size_t *n);
  * answered and freed. Only from inside the route's handler; NULL (and nothing done)
  * otherwise. */
 conn *tern_http_upgrade(tern_http_request *req, const char *fields, tern_buf *rest);
-
-/* ---- BOSH ----
- * The BOSH connection manager (XEP-0124, XEP-0206) is part of the core (src/http/bosh.c), since a
- * BOSH session is a client stream like any other; the bosh module routes POST /http-bind to
- * this handler (data unused) for the hosts that load it. */
-void tern_bosh_handle(tern_http_request *req, void *data);
+/* Whether a header field name and value may be sent (a token, no CR, LF or NUL): for values
+ * a client chose (a BOSH session's Content-Type). */
+bool tern_http_valid_header(const char *name, const char *value);
 
 #endif

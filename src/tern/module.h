@@ -338,6 +338,8 @@ struct event_base;
 struct event_base *tern_event_base(void);
 /* The host serving `domain` (prepared, e.g. by jid_prep_domain()), or NULL. */
 tern_host *tern_server_host(const char *domain);
+/* The server is stopping (SIGTERM, an admin's shutdown): take no new sessions. */
+bool tern_server_stopping(void);
 const char *tern_server_version(void); /* e.g. "0.1.0" */
 const char *tern_server_name(void);    /* "tern" */
 time_t tern_server_started(void);      /* when this ternd started */

@@ -1,4 +1,4 @@
-/* bosh_session.c — one BOSH session over time (see bosh_session.h for the split with bosh.c).
+/* bosh_session.c — one BOSH session over time (see bosh_session.h for the split with bosh_route.c).
  *
  * Requests wait in `pending` until every lower rid has arrived, then are processed in rid
  * order (§14.2): their payloads go to the c2s, and the request moves to `held`. A held request
@@ -13,18 +13,19 @@
  * ours), or nothing is open for `inactivity` seconds (§12: ended without telling the client).
  * Either way the sid is forgotten at once and the c2s is told from an event of its own, since
  * the end may be decided while the c2s is on the stack. */
-#include "http/bosh_session.h"
+#include "bosh_session.h"
 
+#include <event2/event.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include "core/hashmap.h"
-#include "core/util.h"
-#include "process/server.h"
-#include "tern/ns.h"
+#include <tern/c2s.h>
+#include <tern/hashmap.h>
+#include <tern/module.h>
+#include <tern/ns.h>
+#include <tern/util.h>
 
 #define BOSH_MIN_QUEUE (1u << 20) /* see queue_limit() */
 
@@ -35,7 +36,6 @@ static void arm(struct event *ev, unsigned seconds)
     struct timeval tv = { seconds, 0 };
     evtimer_add(ev, &tv);
 }
-
 
 /* ---- the sid table ---- */
 
@@ -100,7 +100,7 @@ bosh_request *bosh_request_new(bosh_session *s, tern_http_request *http, uint64_
     r->restart = is_true(xml_attr_ns(body, NS_XBOSH, "restart"));
     r->pause = xml_attr(body, "pause") != NULL;
     r->empty = n_payloads == 0 && !r->terminate && !r->restart && !r->pause;
-    r->timer = evtimer_new(server.base, on_request_timer, r);
+    r->timer = evtimer_new(tern_event_base(), on_request_timer, r);
     return r;
 }
 
@@ -286,7 +286,7 @@ void bosh_session_deliver_terminal(bosh_session *s, bosh_request *extra)
         delivered = delivered || alive;
     }
     /* A stopping server does not wait for a client to come back for it. */
-    if (delivered || server.stopping)
+    if (delivered || tern_server_stopping())
         end_session(s, *s->terminal ? s->terminal : "terminated");
 }
 
@@ -525,13 +525,21 @@ static void kick(bosh_session *s)
         event_active(s->work_ev, 0, 0);
 }
 
+/* Every session not yet freed, in the sid table or not (an ended one waits for its link to be
+ * told), so that unloading the module can end them all. */
+static bosh_session *all;
+
 bosh_session *bosh_session_new(void)
 {
     bosh_session *s = xcalloc(1, sizeof *s);
+    s->all_next = all;
+    if (all)
+        all->all_prev = s;
+    all = s;
     buf_init(&s->queue);
-    s->inactivity = evtimer_new(server.base, on_inactivity, s);
-    s->work_ev = event_new(server.base, -1, 0, on_work, s);
-    s->end_ev = event_new(server.base, -1, 0, on_end, s);
+    s->inactivity = evtimer_new(tern_event_base(), on_inactivity, s);
+    s->work_ev = event_new(tern_event_base(), -1, 0, on_work, s);
+    s->end_ev = event_new(tern_event_base(), -1, 0, on_end, s);
     return s;
 }
 
@@ -549,7 +557,7 @@ void bosh_set_stream_info(bosh_session *s, const char *id, const char *from)
  * paused, or vanished) must not make the server hold an unbounded amount. */
 static size_t queue_limit(void)
 {
-    size_t four = 4 * server.cfg->c2s_max_stanza_size;
+    size_t four = 4 * tern_c2s_max_stanza_size();
     return four > BOSH_MIN_QUEUE ? four : BOSH_MIN_QUEUE;
 }
 
@@ -638,5 +646,24 @@ void bosh_session_free(bosh_session *s)
     free(s->authid);
     free(s->from);
     free(s->key);
+    if (s->all_prev)
+        s->all_prev->all_next = s->all_next;
+    else
+        all = s->all_next;
+    if (s->all_next)
+        s->all_next->all_prev = s->all_prev;
     free(s);
+}
+
+void bosh_session_end_all(const char *reason)
+{
+    while (all) {
+        bosh_session *s = all;
+        if (!s->terminal)
+            s->terminal = "system-shutdown";
+        if (s->link) /* c2s ends its session and frees the link, which frees s */
+            s->link_ops->ended(s->link, reason);
+        else
+            bosh_session_free(s);
+    }
 }

@@ -1,4 +1,4 @@
-/* bosh.c — the front door of the BOSH connection manager (XEP-0124) at /http-bind, for XMPP
+/* bosh_route.c — the front door of the BOSH connection manager (XEP-0124) at /http-bind, for XMPP
  * over BOSH (XEP-0206). The bosh module routes POST /http-bind here. What this file decides
  * about each request, in order:
  *   1. Its <body/> is parsed with the stream parser, so the restricted XML and the [c2s]
@@ -15,24 +15,22 @@
  * Not implemented: multiple streams per session (§20; no 'stream' attribute is offered),
  * content encodings ('accept'), character sets other than UTF-8 ('charsets'), the 'report'
  * and 'time' attributes of §9.2, and 'route' (tern serves its own hosts only). */
-#include "http/bosh.h"
+#include "bosh_route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tern/c2s.h>
+#include <tern/http.h>
+#include <tern/ns.h>
+#include <tern/stream.h>
+#include <tern/util.h>
 
-#include "core/stream.h"
-#include "core/util.h"
-#include "http/bosh_session.h"
-#include "http/http.h"
-#include "process/server.h"
-#include "tern/c2s.h"
-#include "tern/ns.h"
-#include "xmpp/c2s.h"
+#include "bosh_link.h"
+#include "bosh_session.h"
 
 #define BOSH_MAX_DEPTH 64
 #define BOSH_MAX_RID 9007199254740991ULL /* 2^53 - 1 (§14.1) */
-
 
 /* A decimal number (digits only) no greater than max. */
 static bool parse_number(const char *text, uint64_t max, uint64_t *out)
@@ -118,7 +116,7 @@ static const stream_parser_callbacks body_callbacks = {
  * limited to [c2s] max_stanza_size each; the whole body to [http] max_body_size. */
 static void parse_body(const char *text, size_t len, parsed_body *pb)
 {
-    stream_parser *p = stream_parser_new(&body_callbacks, pb, server.cfg->c2s_max_stanza_size,
+    stream_parser *p = stream_parser_new(&body_callbacks, pb, tern_c2s_max_stanza_size(),
                                          BOSH_MAX_DEPTH);
     stream_parser_set_root(p, NS_HTTPBIND, "body", NS_CLIENT);
     stream_parser_feed(p, text, len);
@@ -231,7 +229,7 @@ static void check_route(void *ctx, const char *item, const void *data)
 {
     (void)item;
     const tern_http_route *route = data;
-    if (route->handler == tern_bosh_handle)
+    if (route->handler == bosh_route_handle)
         ((route_check *)ctx)->found = true;
 }
 
@@ -240,7 +238,7 @@ static tern_host *bosh_host(const char *to)
     char *domain = NULL;
     tern_host *host = NULL;
     if (to && jid_prep_domain(to, &domain) == 0)
-        host = server_find_host(domain);
+        host = tern_server_host(domain);
     free(domain);
     route_check check = { false };
     if (host)
@@ -272,7 +270,7 @@ static void create_session(tern_http_request *http, parsed_body *pb)
     else if (!bosh_host(to))
         refusal = "host-unknown";
     else if (!c2s_accepting(tern_http_peer(http), &why))
-        refusal = server.stopping ? "system-shutdown" : "remote-connection-failed";
+        refusal = tern_server_stopping() ? "system-shutdown" : "remote-connection-failed";
     if (refusal) {
         /* §17.1: a legacy client (no 'ver') hears of its bad request as HTTP 400. */
         refuse(http, legacy && !strcmp(refusal, "bad-request") ? 400 : 200, refusal);
@@ -290,7 +288,7 @@ static void create_session(tern_http_request *http, parsed_body *pb)
     s->requests = s->hold + 1;
     s->ver_minor = negotiate_minor(xml_attr(body, "ver"));
     const char *content = xml_attr(body, "content"); /* §7.1: our Content-Type throughout */
-    s->content_type = xstrdup(content && http_valid_header("Content-Type", content)
+    s->content_type = xstrdup(content && tern_http_valid_header("Content-Type", content)
                                   ? content : BOSH_CONTENT_TYPE);
     const char *ack = xml_attr(body, "ack");
     s->acks = ack && strcmp(ack, "1") == 0; /* §9.1 */
@@ -312,7 +310,7 @@ static void create_session(tern_http_request *http, parsed_body *pb)
 
 /* ---- the route ---- */
 
-void tern_bosh_handle(tern_http_request *http, void *data)
+void bosh_route_handle(tern_http_request *http, void *data)
 {
     (void)data;
     size_t len;

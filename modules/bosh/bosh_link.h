@@ -1,24 +1,24 @@
-/* bosh.h — XMPP over BOSH (XEP-0124, XEP-0206), bottom up:
+/* bosh_link.h — XMPP over BOSH (XEP-0124, XEP-0206), bottom up:
  *
  *   bosh_session.c  a session: its sid (the table), the rid window and in-order processing,
  *                   held requests, the responses (and the last ones kept for resending), the
  *                   outgoing queue, wait, inactivity and pause.
- *   c2s_bosh.c      the c2s link (tern/c2s.h): one client stream per BOSH session, so SASL,
+ *   bosh_link.c      the c2s link (tern/c2s.h): one client stream per BOSH session, so SASL,
  *                   binding, routing, presence and offline delivery are those of a TCP client.
- *   bosh.c          the HTTP route /http-bind: parses a request's <body/>, creates sessions
+ *   bosh_route.c    the HTTP route /http-bind: parses a request's <body/>, creates sessions
  *                   (giving each its link) and hands requests to them.
  *
  * Ownership: the c2s owns its link, and the link owns the bosh_session; bosh_session_free()
- * runs only from the link's `free` (when c2s destroys itself). bosh.c ends a session by
+ * runs only from the link's `free` (when c2s destroys itself). bosh_route.c ends a session by
  * calling bosh_link_ended() from an event of its own (never while c2s is on the stack). */
-#ifndef TERN_BOSH_H
-#define TERN_BOSH_H
+#ifndef TERN_MODULE_BOSH_LINK_H
+#define TERN_MODULE_BOSH_LINK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tern/error.h"
-#include "tern/xml.h"
+#include <tern/error.h>
+#include <tern/xml.h>
 
 #define NS_HTTPBIND "http://jabber.org/protocol/httpbind" /* XEP-0124 */
 #define NS_XBOSH "urn:xmpp:xbosh"                         /* XEP-0206 */
@@ -26,7 +26,7 @@
 typedef struct bosh_session bosh_session;
 typedef struct bosh_link bosh_link;
 
-/* ---- bosh.c: what the link does to its session (all of it only queues) ---- */
+/* ---- bosh_session.c: what the link does to its session (all of it only queues) ---- */
 
 /* Our stream header's id (XEP-0206 'authid') and 'from', for the session creation response. */
 void bosh_set_stream_info(bosh_session *s, const char *id, const char *from);
@@ -46,9 +46,9 @@ bool bosh_secure(const bosh_session *s);
 const char *bosh_peer(const bosh_session *s);
 void bosh_session_free(bosh_session *s);
 
-/* ---- c2s_bosh.c: what the session does to its client stream ----
- * The session calls these through the table bosh.c gives it (s->link_ops), so it never calls
- * its link by name: bosh_session.c is below c2s_bosh.c, which is below bosh.c. */
+/* ---- bosh_link.c: what the session does to its client stream ----
+ * The session calls these through the table bosh_route.c gives it (s->link_ops), so it never
+ * calls its link by name: bosh_session.c is below bosh_link.c, which is below bosh_route.c. */
 
 typedef struct bosh_link_ops {
     /* The stream header from a session creation or restart request's <body/>: its 'to',

@@ -1,23 +1,24 @@
 /* bosh_session.h — the inside of the BOSH connection manager, shared by its two files:
  *
- *   bosh.c          the front door: POST /http-bind, parsing request bodies, the sid table,
- *                   session creation, and the rules a request must pass on arrival (secure
- *                   sessions, the rid window, repeated rids, overactivity).
- *   bosh_session.c  one session over time: requests processed in rid order, held and
- *                   answered, the responses kept for resending, the output queue, the wait,
- *                   inactivity and pause timers, the terminal <body/> and the end; and the
- *                   functions of bosh.h the link calls.
+ *   bosh_route.c    the front door: POST /http-bind, parsing request bodies, session
+ *                   creation, and the rules a request must pass on arrival (secure sessions,
+ *                   the rid window, repeated rids, overactivity).
+ *   bosh_session.c  one session over time: the sid table, requests processed in rid order,
+ *                   held and answered, the responses kept for resending, the output queue, the
+ *                   wait, inactivity and pause timers, the terminal <body/> and the end; and
+ *                   the functions of bosh_link.h the link calls.
  *
  * Section numbers (§) are those of XEP-0124 unless another XEP is named. */
-#ifndef TERN_BOSH_SESSION_H
-#define TERN_BOSH_SESSION_H
+#ifndef TERN_MODULE_BOSH_SESSION_H
+#define TERN_MODULE_BOSH_SESSION_H
 
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http/bosh.h"
-#include "tern/http.h"
+#include <tern/http.h>
+
+#include "bosh_link.h"
 
 /* Our side of the session rules, announced in the session creation response (§7.2). */
 #define BOSH_VERSION_MAJOR 1
@@ -63,7 +64,7 @@ struct bosh_session {
     char sid[BOSH_SID_LEN + 1];
     uint64_t id;               /* the c2s id, for logs */
     bosh_link *link;
-    const bosh_link_ops *link_ops; /* how the session drives its client stream (c2s_bosh.c) */
+    const bosh_link_ops *link_ops; /* how the session drives its client stream (bosh_link.c) */
     char *peer, *to, *content_type;
     char *authid, *from;       /* our stream header (XEP-0206 §4) */
     char *key;                 /* §15: the next request's key must hash to this */
@@ -87,17 +88,21 @@ struct bosh_session {
     uint64_t last_arrival_ms;  /* of the last new request (§11, §13) */
     bool last_empty, last_answer_empty;
     struct event *inactivity, *work_ev, *end_ev;
+    bosh_session *all_prev, *all_next; /* every session (bosh_session.c) */
 };
 
 static inline size_t bosh_outstanding(const bosh_session *s) { return s->n_held + s->n_pending; }
 
-/* ---- bosh_session.c, for bosh.c ---- */
+/* ---- bosh_session.c, for bosh_route.c ---- */
 
-/* Sessions by sid: bosh.c registers a new session once its sid is drawn; a session leaves
+/* Sessions by sid: bosh_route.c registers a new session once its sid is drawn; a session leaves
  * the table when it ends. */
 void bosh_session_register(bosh_session *s);
 bosh_session *bosh_session_by_sid(const char *sid);
-/* A session with its events and buffers; bosh.c fills in the rest. */
+/* Ends every session at once, held requests answered with system-shutdown and each client
+ * stream ended: the module's code is about to be unmapped. */
+void bosh_session_end_all(const char *reason);
+/* A session with its events and buffers; bosh_route.c fills in the rest. */
 bosh_session *bosh_session_new(void);
 /* A request for session s, answering `http`; takes the body and the payloads. */
 bosh_request *bosh_request_new(bosh_session *s, tern_http_request *http, uint64_t rid,

@@ -1,12 +1,12 @@
-/* c2s_bosh.c — the XEP-0206 client link: an XMPP client stream carried by a BOSH session
- * (bosh.c). It maps the c2s operations (tern/c2s.h) onto the session and the session's
+/* bosh_link.c — the XEP-0206 client link: an XMPP client stream carried by a BOSH session
+ * (bosh_route.c). It maps the c2s operations (tern/c2s.h) onto the session and the session's
  * requests back onto c2s input, so a BOSH client goes through the very same negotiation,
  * SASL, binding and routing as a TCP client.
  *
  *   open           records the header's id and from for the session creation response
  *                  (XEP-0206 §4: 'authid', 'from'); nothing is written.
  *   send_features  queued as <stream:features/> in the next response.
- *   send           queued; bosh.c writes it with xmlns='jabber:client'.
+ *   send           queued; bosh_route.c writes it with xmlns='jabber:client'.
  *   stream_error   <body type='terminate' condition='remote-stream-error'> carrying the
  *                  <stream:error/> (XEP-0206 §6), after what was queued before it.
  *   close          <body type='terminate'/>.
@@ -20,15 +20,14 @@
  * (and often ended by a proxy in front of tern), so there is no one channel that both ends see
  * for the whole exchange: a SCRAM exchange may start on one connection and finish on another,
  * and binding to whichever one carried a message would bind nothing the client can rely on.
- * `encrypted` is true when the session was created over HTTPS; bosh.c then refuses its
+ * `encrypted` is true when the session was created over HTTPS; bosh_route.c then refuses its
  * requests over plain HTTP (XEP-0124 §16.1), so the whole session is protected. */
-#include <stdlib.h>
+#include "bosh_link.h"
 
-#include "core/util.h"
-#include "http/bosh.h"
-#include "tern/c2s.h"
-#include "tern/ns.h"
-#include "xmpp/c2s.h"
+#include <stdlib.h>
+#include <tern/c2s.h>
+#include <tern/ns.h>
+#include <tern/util.h>
 
 struct bosh_link {
     c2s *c2s;
@@ -143,7 +142,7 @@ static void bosh_link_header(bosh_link *l, const tern_xml *body)
     if (lang)
         xml_set_attr_ns(header, TERN_XML_NS_XML, "lang", lang);
     /* RFC 7395 and XEP-0206 have no stream-level default namespace: the content is
-     * jabber:client (bosh.c maps payloads left in the body's namespace onto it). */
+     * jabber:client (bosh_route.c maps payloads left in the body's namespace onto it). */
     c2s_received_header(l->c2s, header, NS_CLIENT);
     xml_unref(header);
 }
