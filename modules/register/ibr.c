@@ -133,6 +133,8 @@ static tern_xml *create(ibr *r, const tern_preauth *stream, const tern_xml *iq,
         return error_for(iq, STANZA_ERR_CONFLICT, "that username is taken");
     case ACCOUNT_BAD_PASSWORD:
         return error_for(iq, STANZA_ERR_NOT_ACCEPTABLE, "that password is not allowed");
+    case ACCOUNT_FULL: /* RFC 6120 §8.3.3.18, type wait: try later */
+        return error_for(iq, STANZA_ERR_RESOURCE_CONSTRAINT, account_result_text(ACCOUNT_FULL));
     default:
         return error_for(iq, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
     }

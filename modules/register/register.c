@@ -61,7 +61,8 @@ static void change_password(const tern_stanza_event *ev, const tern_xml *query)
         tern_reply(ev, tern_iq_result_new(ev));
     else
         tern_reply_error(ev, r == ACCOUNT_BAD_PASSWORD ? STANZA_ERR_NOT_ACCEPTABLE
-                                                       : STANZA_ERR_INTERNAL_SERVER_ERROR,
+                             : r == ACCOUNT_FULL   ? STANZA_ERR_RESOURCE_CONSTRAINT
+                                                   : STANZA_ERR_INTERNAL_SERVER_ERROR,
                          account_result_text(r));
 }
 

@@ -8,6 +8,7 @@ typedef enum account_result {
     ACCOUNT_EXISTS = -2,
     ACCOUNT_NOT_FOUND = -3,
     ACCOUNT_BAD_PASSWORD = -4, /* empty, or prohibited by SASLprep */
+    ACCOUNT_FULL = -5,         /* storage is full (the disk, or [server] max_storage_size) */
 } account_result;
 
 /* English text for a result, e.g. "the account already exists". */

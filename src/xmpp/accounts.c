@@ -244,8 +244,9 @@ static account_result run_change(tern_storage *st, const char *bare,
                                  change_ctx *ctx)
 {
     ctx->result = ACCOUNT_ERROR;
-    if (storage_kv_update(st, ACCOUNTS_STORE, bare, fn, ctx) < 0)
-        return ACCOUNT_ERROR;
+    int rc = storage_kv_update(st, ACCOUNTS_STORE, bare, fn, ctx);
+    if (rc < 0)
+        return rc == TERN_STORAGE_FULL ? ACCOUNT_FULL : ACCOUNT_ERROR;
     if (ctx->result == ACCOUNT_ERROR)
         log_error(0, "accounts: the record of %s is unreadable", bare);
     return ctx->result;
@@ -381,6 +382,8 @@ const char *account_result_text(account_result r)
         return "no such account";
     case ACCOUNT_BAD_PASSWORD:
         return "password is empty or contains characters that are not allowed";
+    case ACCOUNT_FULL:
+        return "the server's storage is full; try again later";
     }
     return "unknown error";
 }

@@ -75,6 +75,52 @@ def test_sessions_per_account_are_limited(tmp_path, pki):
 # ---------------------------------------------------------------- a full disk
 
 
+def test_a_full_storage_refuses_new_accounts_with_a_reason(tmp_path, pki):
+    """Creating an account when nothing fits any more: in-band registration answers
+    <resource-constraint/> (try later), ternctl says the storage is full."""
+    modules = "disco ping private register"
+    srv = TernServer(tmp_path, pki, modules=modules,
+                     extra_config="max_storage_size = 1048576\n"
+                                  "[module private]\nmax_namespaces = 100000\n")
+    srv.config.write_text(srv.config.read_text().replace(
+        f"modules = {modules}\n", f"modules = {modules}\nregistration = yes\n"))
+    srv.add_user("alice@localhost", "a-secret")
+    srv.start()
+    try:
+        alice = RawStream(srv)
+        alice.login("alice", "a-secret", "r")
+        n = 0
+        for size in (60000, 6000, 600, 60, 6):  # private XML until not even a little fits
+            while True:
+                n += 1
+                alice.send(f"<iq type='set' id='p{n}'><query xmlns='jabber:iq:private'>"
+                           f"<x xmlns='urn:fill:{n}'>{'x' * size}</x></query></iq>")
+                reply = alice.read_until(rf"<iq[^>]*id='p{n}'[^>]*?(?:/>|>.*?</iq>)".encode())
+                if b"type='error'" in reply.group(0):
+                    break
+                assert n < 5000, "1 MiB never filled up"
+        # What is left is freed pages of other stores: accounts take it until it is gone
+        # too (one new address each, for the rate limit).
+        for host in range(2, 250):
+            s = RawStream(srv, source=f"127.0.0.{host}")
+            s.secure()
+            s.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'>"
+                   f"<username>newbie{host}</username><password>pw</password></query></iq>")
+            reply = s.read_until(rb"<iq[^>]*id='r1'(?:[^>]*/>|.*?</iq>)").group(0)
+            s.close()
+            if b"type='error'" in reply:
+                break
+        m = re.search(rf"<error[^>]*type=['\"](\w+)['\"][^>]*>\s*<([a-z-]+) xmlns=['\"]"
+                      rf"{NS_STANZAS}".encode(), reply)
+        assert m and m.groups() == (b"wait", b"resource-constraint"), reply
+        assert b"storage is full" in reply, reply
+        proc = srv.ternctl("user", "add", "carol@localhost", "c-secret", check=False)
+        assert proc.returncode == 1 and "storage is full" in proc.stderr, proc.stderr
+        alice.close()
+    finally:
+        srv.check_clean_exit()
+
+
 def test_full_storage_is_resource_constraint_and_loses_nothing_acknowledged(tmp_path, pki):
     """[server] max_storage_size plays the full disk: what no longer fits bounces with
     <resource-constraint/> type wait (RFC 6120 §8.3.3.18), what was kept survives kill -9."""
