@@ -63,6 +63,8 @@ void tern_server_stop(void)
     server.stopping = true;
     listen_free_all(server.listeners);
     server.listeners = NULL;
+    for (size_t i = 0; i < server.n_hosts; i++)
+        host_close_listeners(server.hosts[i]);
     c2s_shutdown_all();
     /* Wait for the clients to read their <system-shutdown/>, but not forever. */
     server.stop_deadline = now_ms() + STOP_GRACE_MS;

@@ -188,10 +188,23 @@ static bool s2s_wanted(const config *cfg)
     return false;
 }
 
+static void accept_c2s(evutil_socket_t fd, bool tls, void *arg)
+{
+    (void)arg;
+    c2s_accept(fd, tls);
+}
+
+static void accept_http(evutil_socket_t fd, bool tls, void *arg)
+{
+    (void)arg;
+    http_accept(fd, tls);
+}
+
 /* s2s has no direct TLS listener (XEP-0368 for servers is outgoing only here). */
-static void accept_s2s(evutil_socket_t fd, bool tls)
+static void accept_s2s(evutil_socket_t fd, bool tls, void *arg)
 {
     (void)tls;
+    (void)arg;
     s2s_accept(fd);
 }
 
@@ -200,16 +213,16 @@ static int start_listeners(char *err, size_t err_len)
     const config *cfg = server.cfg;
     listener **list = &server.listeners;
     struct event_base *base = server.base;
-    if (listen_add(list, base, &cfg->c2s_listen, c2s_accept, false, "c2s, STARTTLS", err,
+    if (listen_add(list, base, &cfg->c2s_listen, accept_c2s, false, NULL, "c2s, STARTTLS", err,
                    err_len) != 0 ||
-        listen_add(list, base, &cfg->c2s_tls_listen, c2s_accept, true, "c2s, direct TLS", err,
+        listen_add(list, base, &cfg->c2s_tls_listen, accept_c2s, true, NULL, "c2s, direct TLS", err,
                    err_len) != 0)
         return -1;
     if ((cfg->http_listen.n || cfg->http_tls_listen.n) && http_check_config(err, err_len) != 0)
         return -1;
-    if (listen_add(list, base, &cfg->http_listen, http_accept, false, "HTTP", err,
+    if (listen_add(list, base, &cfg->http_listen, accept_http, false, NULL, "HTTP", err,
                    err_len) != 0 ||
-        listen_add(list, base, &cfg->http_tls_listen, http_accept, true, "HTTPS", err,
+        listen_add(list, base, &cfg->http_tls_listen, accept_http, true, NULL, "HTTPS", err,
                    err_len) != 0)
         return -1;
     if (!s2s_wanted(cfg)) {
@@ -217,8 +230,8 @@ static int start_listeners(char *err, size_t err_len)
             log_warn(0, "%s:%d: the [s2s] section is unused: no host loads the s2s module, so "
                      "no s2s listener is opened and no other domain is reached", cfg->path,
                      cfg->s2s_section_line);
-    } else if (listen_add(list, base, &cfg->s2s_listen, accept_s2s, false, "s2s, STARTTLS", err,
-                          err_len) != 0) {
+    } else if (listen_add(list, base, &cfg->s2s_listen, accept_s2s, false, NULL,
+                          "s2s, STARTTLS", err, err_len) != 0) {
         return -1;
     }
     /* One event loop is the main one; the others carry client connections (worker.h). */

@@ -4,9 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "core/config_lists.h"
+#include "core/config_values.h"
 #include "core/util.h"
 #include "host/hooks.h"
 #include "host/owner.h"
+#include "net/conn.h"
+#include "net/listen.h"
 #include "process/server.h"
 #include "tern_build.h"
 
@@ -16,6 +22,15 @@ struct registry_item {
     const void *data;
     const void *owner;
     registry_item *next;
+};
+
+/* A listener a module opened (tern_listen): closed with the module. */
+struct host_listener {
+    listener *list;             /* one per address */
+    void (*fn)(int fd, void *data);
+    void *data;
+    const void *owner;
+    host_listener *next;
 };
 
 struct tern_timer {
@@ -182,6 +197,76 @@ void tern_timer_cancel(tern_timer *timer)
         unlink_timer(timer);
 }
 
+/* ---- listeners of modules ---- */
+
+static void module_accept(evutil_socket_t fd, bool tls, void *arg)
+{
+    (void)tls;
+    host_listener *hl = arg;
+    hl->fn(fd, hl->data);
+}
+
+int tern_listen(tern_host *host, const char *addresses, const char *label,
+                void (*fn)(int fd, void *data), void *data, char *err, size_t err_len)
+{
+    config_addr_list addrs = { 0 };
+    char *copy = xstrdup(addresses);
+    int rc = 0;
+    for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w && rc == 0;
+         w = strtok_r(NULL, " \t", &save)) {
+        config_addr a;
+        const char *why = NULL;
+        if (config_parse_addr_why(w, &a, &why) != 0) {
+            snprintf(err, err_len, "%s: %s", w, why ? why : "not an address");
+            rc = -1;
+        } else {
+            config_addrs_add(&addrs, &a);
+        }
+    }
+    free(copy);
+    if (rc == 0 && addrs.n == 0) {
+        snprintf(err, err_len, "no address to listen on");
+        rc = -1;
+    }
+    host_listener *hl = NULL;
+    if (rc == 0) {
+        hl = xcalloc(1, sizeof *hl);
+        hl->fn = fn;
+        hl->data = data;
+        hl->owner = owner_of(host, (const void *)fn);
+        rc = listen_add(&hl->list, server.base, &addrs, module_accept, false, hl, label, err,
+                        err_len);
+    }
+    free(addrs.items);
+    if (rc != 0) {
+        if (hl)
+            listen_free_all(hl->list);
+        free(hl);
+        return -1;
+    }
+    hl->next = host->listeners;
+    host->listeners = hl;
+    return 0;
+}
+
+void host_close_listeners(tern_host *host)
+{
+    while (host->listeners) {
+        host_listener *hl = host->listeners;
+        host->listeners = hl->next;
+        listen_free_all(hl->list);
+        free(hl);
+    }
+}
+
+conn *conn_accept(int fd, const conn_handlers *h, void *ctx, uint64_t id)
+{
+    conn *c = conn_new(server.base, fd, h, ctx, id ? id : server_next_id());
+    const config_send_queue *q = &server.cfg->c2s_send_queue;
+    conn_set_send_limits(c, &(conn_send_limits){ q->high_water, q->max, q->timeout });
+    return c;
+}
+
 /* ---- ownership ---- */
 
 void host_remove_owned(tern_host *host, const module_instance *owner)
@@ -198,6 +283,17 @@ void host_remove_owned(tern_host *host, const module_instance *owner)
             free(r);
         } else {
             at = &r->next;
+        }
+    }
+    host_listener **at_l = &host->listeners;
+    while (*at_l) {
+        host_listener *hl = *at_l;
+        if (!owner || hl->owner == owner) {
+            *at_l = hl->next;
+            listen_free_all(hl->list);
+            free(hl);
+        } else {
+            at_l = &hl->next;
         }
     }
     tern_timer *t = host->timers;

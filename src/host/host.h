@@ -13,6 +13,7 @@ typedef struct hook hook;
 typedef struct registry_item registry_item;
 typedef struct module_instance module_instance;
 typedef struct module_change module_change;
+typedef struct host_listener host_listener;
 
 /* One module loaded on one host (module.c loads it; owner.c tells whose code registered what). */
 struct module_instance {
@@ -45,6 +46,7 @@ struct tern_host {
     const module_instance *loading; /* the module in its load(), or NULL */
     char *load_error;          /* set by a registration the running load() got wrong */
     struct tern_timer *timers;
+    host_listener *listeners;  /* tern_listen(), by module */
     hashmap *users;            /* bare JID → user_sessions */
     size_t n_sessions;
 };
@@ -52,9 +54,12 @@ struct tern_host {
 tern_host *host_new(const config_host *cfg);
 /* Frees everything the host owns; unload its modules first (module_unload_host). */
 void host_free(tern_host *host);
-/* Removes every hook, registry item and timer owned by a module instance. */
+/* Removes every hook, registry item, timer and listener owned by a module instance (NULL:
+ * everything). */
 void host_remove_owned(tern_host *host, const module_instance *owner);
 
 user_sessions *host_user(tern_host *host, const char *bare);
+/* Closes the listeners modules opened (a graceful stop takes no new connections). */
+void host_close_listeners(tern_host *host);
 
 #endif

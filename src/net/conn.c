@@ -611,3 +611,5 @@ void conn_close(conn *c)
 }
 
 const char *conn_peer(const conn *c) { return c->peer; }
+
+uint64_t conn_id(const conn *c) { return c->id; }

@@ -16,6 +16,7 @@ struct listener {
     struct evconnlistener *ev;
     listen_accept_fn accept;
     bool tls;
+    void *arg;
     char addr[80];
     listener *next;
 };
@@ -27,7 +28,7 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sock
     (void)ev;
     (void)sa;
     (void)socklen;
-    l->accept(fd, l->tls);
+    l->accept(fd, l->tls, l->arg);
 }
 
 static void on_accept_error(struct evconnlistener *ev, void *arg)
@@ -40,7 +41,7 @@ static void on_accept_error(struct evconnlistener *ev, void *arg)
 }
 
 int listen_add(listener **list, struct event_base *base, const config_addr_list *addrs,
-               listen_accept_fn accept, bool tls, const char *label, char *err,
+               listen_accept_fn accept, bool tls, void *arg, const char *label, char *err,
                size_t err_len)
 {
     for (size_t i = 0; i < addrs->n; i++) {
@@ -51,6 +52,7 @@ int listen_add(listener **list, struct event_base *base, const config_addr_list 
         listener *l = xcalloc(1, sizeof *l);
         l->accept = accept;
         l->tls = tls;
+        l->arg = arg;
         snprintf(l->addr, sizeof l->addr, "%s", a->text);
         l->ev = evconnlistener_new_bind(base, on_accept, l, flags, 511,
                                         (const struct sockaddr *)&a->ss, (int)a->len);

@@ -21,8 +21,8 @@ typedef struct conn_handlers {
     void (*on_data)(void *ctx, const char *data, size_t len); /* decrypted bytes */
     void (*on_tls_ready)(void *ctx);                          /* handshake finished */
     void (*on_closed)(void *ctx, const char *reason);
-    /* Optional; the core sets send limits on every connection. send_overflow: the peer does not read what we
-     * send; the owner ends its protocol with a policy-violation error (RFC 6120
+    /* Optional; the core sets send limits on every connection. send_overflow: the peer does
+     * not read what we send; the owner ends its protocol with a policy-violation error (RFC 6120
      * §4.9.3.18) and closes; without this handler the conn simply closes. send_drained: the
      * send queue went back under half its high-water mark (HTTP then answers the requests
      * that wait). Both run from their own loop turn, never from inside a conn call. */
@@ -30,6 +30,10 @@ typedef struct conn_handlers {
     void (*on_send_drained)(void *ctx);
 } conn_handlers;
 
+/* A connection for a socket a module accepted (tern_listen, tern/module.h), read from now on
+ * with [c2s]'s send-queue limits; `id` names it in the log (0: a fresh one). */
+conn *conn_accept(int fd, const conn_handlers *h, void *ctx, uint64_t id);
+uint64_t conn_id(const conn *c);
 void conn_free(conn *c); /* closes the socket at once; no callback follows */
 /* Hands the conn to a new owner (an HTTP connection upgraded to WebSocket): later callbacks go
  * to `h` and `ctx`, and logs carry `id`. */

@@ -306,6 +306,16 @@ void tern_session_close(tern_session *session, tern_stream_error cond, const cha
 void tern_host_each_online(tern_host *host, void (*fn)(tern_session *session, void *ctx),
                            void *ctx);
 
+/* ---- listeners ----
+ * Listens on `addresses` (IP:port or [IPv6]:port, several separated by spaces, as in the
+ * configuration) for the module: XEP-0114 components, say. Each accepted socket goes to
+ * fn(fd, data), which owns it: it makes a connection of it with conn_accept() (tern/conn.h)
+ * or closes it. `label` names the listener in the log. The listener belongs to the module and
+ * closes when it unloads (its connections are the module's to end). 0, or -1 with the reason
+ * in err (a bad address, or one in use). */
+int tern_listen(tern_host *host, const char *addresses, const char *label,
+                void (*fn)(int fd, void *data), void *data, char *err, size_t err_len);
+
 /* ---- timers ---- */
 typedef struct tern_timer tern_timer;
 /* Runs fn after `ms` milliseconds (every `ms` when repeat). Removed automatically when the

@@ -7,12 +7,15 @@ folder beside the real modules, and loaded by a real ternd.
 - Stream elements (tern_hook_element) reach the module that claims their namespace, also when
   the hook was added after load (from a timer), and are answered on the stream.
 - A delivery hook (tern_hook_deliver) sees every stanza before it reaches a session and may
-  keep it back."""
+  keep it back.
+- A module may listen on an address of its own (tern_listen, conn_accept): the listener
+  closes when the module unloads."""
+import socket
 import subprocess
 
 import pytest
 
-from tern_harness import BUILD, MODULES, RawStream, TernServer
+from tern_harness import BUILD, MODULES, RawStream, TernServer, free_port
 
 EXAMPLE = r"""
 #include <string.h>
@@ -115,3 +118,117 @@ def test_elements_and_delivery_reach_the_module(tmp_path, pki):
     assert alice.stream_error() == "unsupported-stanza-type"
     bob.close()
     server.check_clean_exit()
+
+
+LISTENER = r"""
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tern/conn.h>
+#include <tern/module.h>
+
+/* An echo service that answers in capitals, on the address in $EXAMPLE_LISTEN. */
+typedef struct echo { conn *c; struct echo *next; } echo;
+static echo *echoes;
+
+static void forget(conn *c)
+{
+    for (echo **at = &echoes; *at; at = &(*at)->next)
+        if ((*at)->c == c) { echo *e = *at; *at = e->next; free(e); return; }
+}
+
+static void on_data(void *ctx, const char *data, size_t len)
+{
+    conn *c = ctx;
+    char buf[4096];
+    size_t n = len < sizeof buf ? len : sizeof buf;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)toupper((unsigned char)data[i]);
+    conn_write(c, buf, n);
+}
+
+static void on_closed(void *ctx, const char *reason)
+{
+    (void)reason;
+    forget(ctx);
+    conn_free(ctx);
+}
+
+static const conn_handlers handlers = { on_data, NULL, on_closed, NULL, NULL };
+
+static void on_accept(int fd, void *data)
+{
+    (void)data;
+    echo *e = calloc(1, sizeof *e);
+    e->c = conn_accept(fd, &handlers, NULL, 0);
+    conn_set_owner(e->c, &handlers, e->c, conn_id(e->c));
+    e->next = echoes;
+    echoes = e;
+}
+
+static int example_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)state;
+    return tern_listen(host, getenv("EXAMPLE_LISTEN"), "echo", on_accept, NULL, err, err_len);
+}
+
+static void example_unload(tern_host *host, void *state)
+{
+    (void)host; (void)state;
+    while (echoes) { conn *c = echoes->c; forget(c); conn_free(c); }
+}
+
+TERN_MODULE("example", example_load, example_unload);
+"""
+
+
+def test_a_module_listens_and_its_listener_goes_with_it(tmp_path, pki, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("EXAMPLE_LISTEN", f"127.0.0.1:{port}")
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    for so in MODULES.glob("*.so"):
+        (folder / so.name).symlink_to(so)
+    source = tmp_path / "example.c"
+    source.write_text(LISTENER)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                    f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
+                   check=True, timeout=60)
+    server = server_with(tmp_path, pki, folder, "disco ping example")
+    server.start()
+    server.wait_log(f"listening on 127.0.0.1:{port} (echo)")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"hello")
+        assert s.recv(100) == b"HELLO"
+        out = server.ternctl("module", "unload", "localhost", "example").stdout
+        assert out == "module example unloaded\n"
+        assert s.recv(100) == b""  # the module ended its connection when it went
+    with socket.socket() as s:
+        s.settimeout(5)
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # and its listener is closed
+    # Loaded again, it listens again.
+    assert server.ternctl("module", "load", "localhost", "example").stdout == \
+        "module example loaded\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"again")
+        assert s.recv(100) == b"AGAIN"
+    server.check_clean_exit()
+
+
+def test_a_bad_listen_address_is_a_load_error(tmp_path, pki, monkeypatch):
+    monkeypatch.setenv("EXAMPLE_LISTEN", "not-an-address")
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    for so in MODULES.glob("*.so"):
+        (folder / so.name).symlink_to(so)
+    source = tmp_path / "example.c"
+    source.write_text(LISTENER)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                    f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
+                   check=True, timeout=60)
+    server = server_with(tmp_path, pki, folder, "disco ping example")
+    proc = subprocess.run([str(BUILD / "src" / "ternd"), "-c", str(server.config)],
+                          capture_output=True, text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "module example failed to load: not-an-address" in out, out
