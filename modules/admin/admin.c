@@ -569,9 +569,10 @@ static tern_adhoc_status run_reload(tern_adhoc_ctx *ctx)
 
 static void add_module_value(void *field, const char *name) { tern_xdata_value(field, name); }
 
+/* Labelled with the name too: some clients show only labels. */
 static void add_module_option(void *field, const char *name)
 {
-    tern_xdata_option(field, NULL, name);
+    tern_xdata_option(field, name, name);
 }
 
 static tern_adhoc_status run_list_modules(tern_adhoc_ctx *ctx)

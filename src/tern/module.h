@@ -19,8 +19,8 @@
  *   full   a local account's resource (to="user@example.org/res")
  *   remote another domain (the s2s module claims these)
  * iq-get and iq-set events also carry the payload: "iq-get/host/urn:xmpp:ping:ping" (namespace,
- * ':' and element name), except remote ones ("iq-get/remote"). Handlers run in descending priority; the first that returns
- * TERN_HANDLED ends the chain. The core's own default behaviour (RFC 6121 §8 delivery, or a
+ * ':' and element name), except remote ones ("iq-get/remote"). Handlers run in descending
+ * priority; the first that returns TERN_HANDLED ends the chain. The core's own default behaviour (RFC 6121 §8 delivery, or a
  * service-unavailable error for an iq nobody claims) runs when every handler passed.
  *
  * Around those, for filters that must see every stanza whatever its kind:
