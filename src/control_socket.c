@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -138,7 +139,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                                   ? bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE)
                                   : NULL;
     if (!bev) {
-        evutil_closesocket(fd); /* busy: ternctl says the server did not answer */
+        /* Busy: say so (best effort, the socket is new and empty) rather than just close. */
+        static const char busy[] = "error busy: other control requests are running\n";
+        ssize_t ignored = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+        evutil_closesocket(fd);
         return;
     }
     clients[slot] = bev;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <tern/module.h>
+#include <tern/util.h>
 
 #define NS_CSI        "urn:xmpp:csi:0"
 #define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
@@ -65,9 +66,7 @@ static csi_session *csi_of(tern_session *s, bool create)
 {
     csi_session *c = tern_session_get_data(s, &csi_key);
     if (!c && create) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return NULL;
+        c = xcalloc(1, sizeof *c);
         c->tail = &c->head;
         tern_session_set_data(s, &csi_key, c, csi_session_free);
     }
@@ -194,11 +193,7 @@ static tern_event_result csi_deliver(tern_session *s, const tern_xml *stanza, vo
         return TERN_PASS;
     }
     drop_stale(c, stanza, kind);
-    held *h = malloc(sizeof *h);
-    if (!h) {
-        flush(s, c);
-        return TERN_PASS;
-    }
+    held *h = xmalloc(sizeof *h);
     /* A copy: the caller may reuse its stanza for the next session. */
     *h = (held){ xml_copy(stanza), kind, NULL };
     *c->tail = h;
@@ -215,7 +210,7 @@ static tern_event_result csi_element(tern_session *s, const tern_xml *element, v
     if (!inactive && strcmp(xml_name(element), "active") != 0)
         return TERN_PASS; /* unknown element of the namespace: a stream error */
     csi_session *c = csi_of(s, inactive);
-    if (!c)
+    if (!c) /* <active/> from a client that never was inactive */
         return TERN_HANDLED;
     c->inactive = inactive;
     if (!inactive)

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <tern/util.h>
 #include <time.h>
 
 typedef struct recent {
@@ -85,14 +86,8 @@ static bool rate_limited(ibr *r, const char *address, time_t now)
 
 static void remember(ibr *r, const char *address, time_t now)
 {
-    recent *e = malloc(sizeof *e);
-    char *copy = strdup(address);
-    if (!e || !copy) {
-        free(e);
-        free(copy);
-        return;
-    }
-    *e = (recent){ copy, now, r->recent };
+    recent *e = xmalloc(sizeof *e);
+    *e = (recent){ xstrdup(address), now, r->recent };
     r->recent = e;
     r->n_recent++;
 }
@@ -159,9 +154,7 @@ static tern_xml *ibr_iq(const tern_preauth *stream, const tern_xml *iq, void *da
 
 ibr *ibr_load(tern_host *host)
 {
-    ibr *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    ibr *r = xcalloc(1, sizeof *r);
     r->host = host;
     tern_hook_preauth_iq(host, NS_REGISTER, ibr_iq, r);
     tern_hook_preauth_features(host, ibr_features, NULL);

@@ -7,7 +7,7 @@
 
 typedef struct ibr ibr;
 
-/* Hooks the host's unauthenticated streams; NULL when out of memory. */
+/* Hooks the host's unauthenticated streams. */
 ibr *ibr_load(tern_host *host);
 void ibr_unload(ibr *r);
 

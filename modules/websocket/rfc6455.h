@@ -13,26 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <stdlib.h>
-#include <string.h>
 #include <tern/conn.h>
-
-/* Allocation that never returns NULL, as everywhere in tern: running out is fatal. */
-static inline void *ws_alloc(size_t size)
-{
-    void *p = calloc(1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static inline char *ws_strdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* What the handshake check reads of a request: the HTTP server's request through the module
  * API (ws_link.c), or a parsed message in the unit test. */

@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 #include <tern/log.h>
+#include <tern/util.h>
 #include <tern/module.h>
 
 #include "rfc6455.h"
@@ -120,7 +121,7 @@ static void fail_malformed(ws_conn *w)
 
 static void hold(ws_conn *w, const uint8_t *data, size_t len)
 {
-    held_message *m = ws_alloc(sizeof *m + len);
+    held_message *m = xmalloc(sizeof *m + len);
     m->next = NULL;
     m->len = len;
     memcpy(m->data, data, len);
@@ -343,7 +344,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 ws_conn *ws_conn_new(conn *c, const ws_handlers *h, void *ctx, size_t max_message, uint64_t id,
                      const char *rest, size_t rest_len)
 {
-    ws_conn *w = ws_alloc(sizeof *w);
+    ws_conn *w = xcalloc(1, sizeof *w);
     w->id = id;
     w->conn = c;
     w->h = h;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <tern/http.h>
+
 #include "rfc6455.h"
 
 /* RFC 6455 §1.3: the GUID every server appends to the client's key. */
@@ -60,16 +62,6 @@ static bool same_origin(const ws_request *m, bool tls, const char *origin)
     return n > 0 && (size_t)n < sizeof own && strcasecmp(own, origin) == 0;
 }
 
-/* The Origin is in [http] cors_origins (RFC 6454 §6.2: compared as serialized; scheme and
- * host are case-insensitive), or the list allows any ("*"). */
-static bool listed(char *const *origins, size_t n_origins, const char *origin)
-{
-    for (size_t i = 0; i < n_origins; i++)
-        if (strcmp(origins[i], "*") == 0 || strcasecmp(origins[i], origin) == 0)
-            return true;
-    return false;
-}
-
 int ws_check_handshake(const ws_request *m, const char *protocol, bool tls,
                        char *const *origins, size_t n_origins, const char **why)
 {
@@ -105,7 +97,7 @@ int ws_check_handshake(const ws_request *m, const char *protocol, bool tls,
     }
     /* §10.2: the Origin check protects users of browsers from pages of other sites. */
     const char *origin = m->header(m->req, "Origin");
-    if (origin && !same_origin(m, tls, origin) && !listed(origins, n_origins, origin)) {
+    if (origin && !same_origin(m, tls, origin) && !tern_http_cors_allow(origins, n_origins, origin)) {
         *why = "the Origin is not allowed ([http] cors_origins)";
         return 403;
     }

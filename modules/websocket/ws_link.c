@@ -29,6 +29,7 @@
 #include <tern/c2s.h>
 #include <tern/http.h>
 #include <tern/log.h>
+#include <tern/util.h>
 #include <tern/module.h>
 #include <tern/ns.h>
 #include <tern/stream.h>
@@ -346,7 +347,7 @@ void ws_link_serve(tern_http_request *req)
     snprintf(fields, sizeof fields, "Upgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: " SUBPROTOCOL "\r\n",
              accept);
-    char *path = ws_strdup(tern_http_path(req));
+    char *path = xstrdup(tern_http_path(req));
     char peer[64]; /* the request is gone after the upgrade */
     snprintf(peer, sizeof peer, "%s", tern_http_peer(req));
     tern_buf rest;
@@ -358,7 +359,7 @@ void ws_link_serve(tern_http_request *req)
         buf_free(&rest);
         return;
     }
-    ws_link *l = ws_alloc(sizeof *l);
+    ws_link *l = xcalloc(1, sizeof *l);
     l->path = path;
     l->expect_open = true;
     l->next = links;

@@ -744,7 +744,7 @@ bool http_valid_header(const char *name, const char *value)
 
 /* ---- CORS ---- */
 
-const char *http_cors_allow(char *const *origins, size_t n_origins, const char *origin)
+const char *tern_http_cors_allow(char *const *origins, size_t n_origins, const char *origin)
 {
     if (!origin)
         return NULL;

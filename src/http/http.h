@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "tern/http.h"
 #include "tern/xml.h"
 
 /* Limits that hold whatever the configuration says. */
@@ -101,10 +102,6 @@ bool http_valid_header(const char *name, const char *value);
 
 /* ---- CORS (Fetch standard "CORS protocol") ---- */
 
-/* The Access-Control-Allow-Origin value for a request from `origin` given the configured
- * origins ("*" allows any): "*", the origin itself, or NULL when it is not allowed (or there
- * is no Origin). */
-const char *http_cors_allow(char *const *origins, size_t n_origins, const char *origin);
 
 /* ---- static files ---- */
 

@@ -651,7 +651,7 @@ static void dispatch(http_conn *hc, http_message *msg)
     buf_init(&req->fields);
     hc->current = req;
     req->head = strcmp(msg->method, "HEAD") == 0;
-    req->allow_origin = http_cors_allow(server.cfg->http_cors_origins.items,
+    req->allow_origin = tern_http_cors_allow(server.cfg->http_cors_origins.items,
                                         server.cfg->http_cors_origins.n,
                                         http_message_header(msg, "Origin"));
     char host_name[256];

@@ -99,6 +99,10 @@ bool tern_http_has_token(const tern_http_request *req, const char *name, const c
 int tern_http_minor_version(const tern_http_request *req);   /* HTTP/1.<minor> */
 /* host[:port] from an absolute-form target or Host, or NULL. */
 const char *tern_http_authority(const tern_http_request *req);
+/* The Access-Control-Allow-Origin value for a request from `origin` given the configured
+ * origins ("*" allows any): "*", the origin itself, or NULL when it is not allowed (or there
+ * is no Origin). */
+const char *tern_http_cors_allow(char *const *origins, size_t n_origins, const char *origin);
 /* [http] cors_origins: the Origins allowed besides the server's own ("*": any). */
 char *const *tern_http_cors_origins(size_t *n);
 /* Switches the request's connection to another protocol (RFC 9110 §7.8, §15.2.2): answers

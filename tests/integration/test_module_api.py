@@ -57,15 +57,16 @@ TERN_MODULE("example", example_load, NULL);
 """
 
 
-def build_module(tmp_path, extra=""):
-    """Compiles the example into a module folder that also holds every real module."""
+def build_module(tmp_path, extra="", text=None):
+    """Compiles the example (or `text`) into a module folder that also holds every real
+    module."""
     folder = tmp_path / "modules"
     folder.mkdir(exist_ok=True)
     for so in MODULES.glob("*.so"):
         if not (folder / so.name).exists():
             (folder / so.name).symlink_to(so)
     source = tmp_path / "example.c"
-    source.write_text(EXAMPLE.replace("EXTRA", extra))
+    source.write_text(text if text is not None else EXAMPLE.replace("EXTRA", extra))
     subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
                     f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
                    check=True, timeout=60)
@@ -186,15 +187,7 @@ TERN_MODULE("example", example_load, example_unload);
 def test_a_module_listens_and_its_listener_goes_with_it(tmp_path, pki, monkeypatch):
     port = free_port()
     monkeypatch.setenv("EXAMPLE_LISTEN", f"127.0.0.1:{port}")
-    folder = tmp_path / "modules"
-    folder.mkdir()
-    for so in MODULES.glob("*.so"):
-        (folder / so.name).symlink_to(so)
-    source = tmp_path / "example.c"
-    source.write_text(LISTENER)
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
-                   check=True, timeout=60)
+    folder = build_module(tmp_path, text=LISTENER)
     server = server_with(tmp_path, pki, folder, "disco ping example")
     server.start()
     server.wait_log(f"listening on 127.0.0.1:{port} (echo)")
@@ -218,15 +211,7 @@ def test_a_module_listens_and_its_listener_goes_with_it(tmp_path, pki, monkeypat
 
 def test_a_bad_listen_address_is_a_load_error(tmp_path, pki, monkeypatch):
     monkeypatch.setenv("EXAMPLE_LISTEN", "not-an-address")
-    folder = tmp_path / "modules"
-    folder.mkdir()
-    for so in MODULES.glob("*.so"):
-        (folder / so.name).symlink_to(so)
-    source = tmp_path / "example.c"
-    source.write_text(LISTENER)
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
-                   check=True, timeout=60)
+    folder = build_module(tmp_path, text=LISTENER)
     server = server_with(tmp_path, pki, folder, "disco ping example")
     proc = subprocess.run([str(BUILD / "src" / "ternd"), "-c", str(server.config)],
                           capture_output=True, text=True, timeout=30)

@@ -559,18 +559,18 @@ END_TEST
 START_TEST(cors_origins)
 {
     char *list[] = { "https://app.example", "http://localhost:8080" };
-    ck_assert_str_eq(http_cors_allow(list, 2, "https://app.example"), "https://app.example");
-    ck_assert_str_eq(http_cors_allow(list, 2, "https://APP.example"), "https://APP.example");
-    ck_assert_str_eq(http_cors_allow(list, 2, "http://localhost:8080"),
+    ck_assert_str_eq(tern_http_cors_allow(list, 2, "https://app.example"), "https://app.example");
+    ck_assert_str_eq(tern_http_cors_allow(list, 2, "https://APP.example"), "https://APP.example");
+    ck_assert_str_eq(tern_http_cors_allow(list, 2, "http://localhost:8080"),
                      "http://localhost:8080");
-    ck_assert_ptr_null(http_cors_allow(list, 2, "http://localhost:8081"));
-    ck_assert_ptr_null(http_cors_allow(list, 2, "https://app.example.evil"));
-    ck_assert_ptr_null(http_cors_allow(list, 2, "null"));
-    ck_assert_ptr_null(http_cors_allow(list, 2, NULL));
-    ck_assert_ptr_null(http_cors_allow(NULL, 0, "https://app.example"));
+    ck_assert_ptr_null(tern_http_cors_allow(list, 2, "http://localhost:8081"));
+    ck_assert_ptr_null(tern_http_cors_allow(list, 2, "https://app.example.evil"));
+    ck_assert_ptr_null(tern_http_cors_allow(list, 2, "null"));
+    ck_assert_ptr_null(tern_http_cors_allow(list, 2, NULL));
+    ck_assert_ptr_null(tern_http_cors_allow(NULL, 0, "https://app.example"));
     char *any[] = { "*" };
-    ck_assert_str_eq(http_cors_allow(any, 1, "https://whoever.example"), "*");
-    ck_assert_ptr_null(http_cors_allow(any, 1, NULL));
+    ck_assert_str_eq(tern_http_cors_allow(any, 1, "https://whoever.example"), "*");
+    ck_assert_ptr_null(tern_http_cors_allow(any, 1, NULL));
 }
 END_TEST
 
