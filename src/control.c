@@ -78,8 +78,8 @@ void tern_server_get_stats(tern_server_stats *out)
     size_t sessions = 0;
     for (size_t i = 0; i < server.n_hosts; i++)
         sessions += tern_host_session_count(server.hosts[i]);
-    unsigned long long writes, written;
-    storage_get_write_stats(server.storage, &writes, &written);
+    unsigned long long writes, written, commits;
+    storage_get_write_stats(server.storage, &writes, &written, &commits);
     *out = (tern_server_stats){
         .c2s_connections = server.n_clients,
         .c2s_sessions = sessions,
@@ -89,6 +89,8 @@ void tern_server_get_stats(tern_server_stats *out)
         .storage_bytes = storage_file_size(server.storage),
         .storage_writes = writes,
         .storage_written_bytes = written,
+        .storage_commits = commits,
+        .storage_queued = storage_queued(server.storage),
     };
 }
 

@@ -20,6 +20,7 @@
 #include "core/config_lists.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "event/inbox.h"
 #include "event/worker.h"
 #include "host/host.h"
 #include "host/module.h"
@@ -278,6 +279,45 @@ static int daemonize(const config *cfg)
     return 0;
 }
 
+/* ---- the storage thread's completions (store/storage_env.h) ---- */
+
+/* Where the storage thread tells the main loop that completions are ready. */
+static inbox *storage_inbox;
+
+static void on_storage_ready(inbox_msg *m)
+{
+    free(m);
+    if (server.storage)  /* NULL once closed: a last message may still be queued */
+        storage_run_completions(server.storage);
+}
+
+/* On the storage thread. */
+static void storage_wake(void *arg)
+{
+    inbox_msg *m = xcalloc(1, sizeof *m);
+    m->run = on_storage_ready;
+    inbox_post(arg, m);
+}
+
+static int start_storage_thread(char *err, size_t err_len)
+{
+    storage_inbox = inbox_new(server.base);
+    if (!storage_inbox) {
+        snprintf(err, err_len, "cannot create the storage thread's inbox: %s", strerror(errno));
+        return -1;
+    }
+    return storage_start_thread(server.storage, storage_wake, storage_inbox, err, err_len);
+}
+
+static void close_storage(void)
+{
+    storage_close(server.storage); /* completes what is queued, then stops the thread */
+    server.storage = NULL;
+    if (storage_inbox)
+        inbox_free(storage_inbox);
+    storage_inbox = NULL;
+}
+
 static void shutdown_server(int pid_fd)
 {
     listen_free_all(server.listeners);
@@ -295,7 +335,7 @@ static void shutdown_server(int pid_fd)
     free(server.hosts);
     hashmap_free(server.hosts_by_name);
     tls_ctx_unref(server.tls);
-    storage_close(server.storage);
+    close_storage();
     server_release();
     event_base_free(server.base);
     pidfile_release(pid_fd, server.cfg->pid_file);
@@ -366,7 +406,8 @@ int main(int argc, char **argv)
         log_error(0, "cannot create the event loop");
         return 1;
     }
-    if (start_hosts(err, sizeof err) != 0 || start_listeners(err, sizeof err) != 0 ||
+    if (start_storage_thread(err, sizeof err) != 0 || start_hosts(err, sizeof err) != 0 ||
+        start_listeners(err, sizeof err) != 0 ||
         control_open(server.cfg->control_socket, err, sizeof err) != 0) {
         log_error(0, "%s", err);
         shutdown_server(pid_fd);

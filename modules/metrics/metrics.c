@@ -267,11 +267,16 @@ static void write_metrics(exposition *e)
     sample(e, "tern_storage_bytes", st.storage_bytes > 0 ? (unsigned long long)st.storage_bytes
                                                          : 0);
     family(e, "tern_storage_writes_total", "counter",
-           "Storage writes committed (one per transaction, however many records it changed).");
+           "Storage writes committed (one per call, however many records it changed).");
     sample(e, "tern_storage_writes_total", st.storage_writes);
     family(e, "tern_storage_written_bytes_total", "counter",
            "Bytes those writes carried: the owner, key and value of every record written.");
     sample(e, "tern_storage_written_bytes_total", st.storage_written_bytes);
+    family(e, "tern_storage_commits_total", "counter",
+           "Durable storage transactions (writes queued together share one: group commit).");
+    sample(e, "tern_storage_commits_total", st.storage_commits);
+    family(e, "tern_storage_queued", "gauge", "Storage work queued and not yet completed.");
+    sample(e, "tern_storage_queued", st.storage_queued);
     write_hosts(e);
     if (e->openmetrics)
         buf_append_str(e->out, "# EOF\n");

@@ -5,10 +5,11 @@
  * A chat or normal message to a local account with no available resource of non-negative
  * priority reaches "message/bare" (the router re-routes one to an unavailable full JID there
  * too). This module hooks that event at a low priority, so that filters at the default priority
- * (blocking, carbons) have seen the message first, and claims the message only once it is
- * stored. The store is the archive "offline" of the recipient (payload: the serialized stanza;
- * when: receipt time; peer: the sender's bare JID); every append is durable before it returns,
- * so a message the server accepted survives a crash right after.
+ * (blocking, carbons) have seen the message first, and claims it. The store is the archive
+ * "offline" of the recipient (payload: the serialized stanza; when: receipt time; peer: the
+ * sender's bare JID). Appends go to the storage thread (group commit: messages arriving
+ * together share one fsync) with the quota checked in their transaction; one that fails is
+ * bounced to the sender from its completion. A commit is durable: it survives kill -9.
  *
  * Delivery: when a session becomes available with a non-negative priority (or raises a negative
  * priority to a non-negative one), every stored message goes to that session, oldest first, with
@@ -19,7 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <tern/hashmap.h>
 #include <tern/module.h>
+
+#include "offline_order.h"
 
 #define OFFLINE_STORE "offline"
 
@@ -45,6 +49,7 @@ static const tern_setting_def offline_settings[] = {
 
 typedef struct offline_state {
     tern_host *host;
+    hashmap *in_flight; /* bare JID -> the delivery querying its queue (offline_deliver) */
 } offline_state;
 
 /* The address of this static keys the per-session "delivery still owed" mark: set while the
@@ -92,6 +97,60 @@ static bool account_reachable(tern_host *host, const char *bare)
 
 /* ---- storing ---- */
 
+/* A message on its way to the storage thread (storage_archive_append_async): what a bounce
+ * needs if the append fails. */
+typedef struct pending_store {
+    offline_state *st;
+    tern_xml *stanza;   /* referenced */
+    tern_jid from, to;
+    order_slot *slot;   /* in the sender's output, when it is a local session */
+} pending_store;
+
+/* The bounce of a message that was not stored: into the sender's slot (so it comes before
+ * whatever the server sent the sender meanwhile), or routed when the sender is not local. */
+static void bounce(pending_store *p, tern_stanza_error cond, const char *text)
+{
+    tern_session *sender = p->slot ? order_slot_session(p->slot) : NULL;
+    if (!sender) {
+        tern_stanza_event ev = { p->st->host, p->stanza, &p->from, &p->to, NULL };
+        tern_reply_error(&ev, cond, text);
+        return;
+    }
+    tern_xml *reply = stanza_error_reply(p->stanza, cond, text);
+    if (!reply)
+        return;
+    xml_set_attr(reply, "from", p->to.full);
+    xml_set_attr(reply, "to", p->from.full);
+    order_slot_add(p->slot, reply);
+    xml_unref(reply);
+}
+
+static void offline_stored(void *ctx, int rc, uint64_t id)
+{
+    pending_store *p = ctx;
+    if (rc == 0) {
+        log_debug(0, "offline: stored message %llu for %s from %s", (unsigned long long)id,
+                  p->to.bare, p->from.bare);
+    } else if (rc == TERN_STORAGE_LIMIT) {
+        /* XEP-0160 §2: a full queue is answered with service-unavailable. */
+        log_info(0, "offline: the queue of %s is full; refusing a message from %s", p->to.bare,
+                 p->from.bare);
+        bounce(p, STANZA_ERR_SERVICE_UNAVAILABLE, "The recipient's offline mailbox is full");
+    } else if (rc == TERN_STORAGE_FULL) {
+        /* RFC 6120 §8.3.3.18: the server lacks room now; the sender may try again later. */
+        bounce(p, STANZA_ERR_RESOURCE_CONSTRAINT, "The server's storage is full");
+    } else {
+        /* Logged by storage. RFC 6121 §8.5.2.1.1: not stored, so service-unavailable. */
+        bounce(p, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
+    }
+    if (p->slot)
+        order_release(p->slot);
+    xml_unref(p->stanza);
+    jid_free(&p->from);
+    jid_free(&p->to);
+    free(p);
+}
+
 static tern_event_result offline_store_message(const tern_stanza_event *ev, void *data)
 {
     offline_state *st = data;
@@ -108,46 +167,50 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
     if (xml_child(ev->stanza, "no-store", NS_HINTS))
         return TERN_PASS; /* XEP-0334: the sender asked for no storage: the core bounces it */
 
-    tern_storage *storage = tern_host_storage(st->host);
-    size_t queued = 0;
-    if (storage_archive_count(storage, OFFLINE_STORE, owner, &queued) != 0)
-        return TERN_PASS; /* not stored: the core answers service-unavailable */
-    if (queued >= tern_setting_uint(st->host, "offline", "quota")) {
-        /* XEP-0160 §2: a full queue is answered with service-unavailable. */
-        log_info(0, "offline: the queue of %s is full (%zu messages); refusing a message from %s",
-                 owner, queued, ev->from->bare);
-        tern_reply_error(ev, STANZA_ERR_SERVICE_UNAVAILABLE,
-                         "The recipient's offline mailbox is full");
-        return TERN_HANDLED;
-    }
-
+    /* Queued for the storage thread: the loop goes on while the disk works, and messages
+     * arriving together share one commit. The quota is checked in the same transaction. */
+    pending_store *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->st = st;
+    p->stanza = ev->stanza;
+    xml_ref(p->stanza);
+    jid_copy(&p->from, ev->from);
+    jid_copy(&p->to, ev->to);
+    if (ev->origin)
+        p->slot = order_reserve(ev->origin);
     tern_buf buf;
     buf_init(&buf);
     xml_serialize(ev->stanza, NS_CLIENT, &buf);
-    uint64_t id = 0;
-    int rc = storage_archive_append(storage, OFFLINE_STORE, owner, time(NULL), ev->from->bare,
-                                    buf.data, buf.len, &id);
+    storage_archive_append_async(tern_host_storage(st->host), OFFLINE_STORE, owner, time(NULL),
+                                 ev->from->bare, buf.data, buf.len,
+                                 tern_setting_uint(st->host, "offline", "quota"), offline_stored,
+                                 p);
     buf_free(&buf);
-    if (rc == TERN_STORAGE_FULL) {
-        /* RFC 6120 §8.3.3.18: the server lacks room now; the sender may try again later. */
-        tern_reply_error(ev, STANZA_ERR_RESOURCE_CONSTRAINT, "The server's storage is full");
-        return TERN_HANDLED;
-    }
-    if (rc != 0)
-        return TERN_PASS; /* logged by storage; the sender gets service-unavailable */
-    log_debug(0, "offline: stored message %llu for %s from %s", (unsigned long long)id, owner,
-              ev->from->bare);
     return TERN_HANDLED;
 }
 
-/* ---- delivering ---- */
+/* ---- delivering ----
+ *
+ * A delivery reads the stored messages on the storage thread (after every append queued
+ * before it) into a slot of the session's output (offline_order.h), so they arrive before
+ * anything the session was sent meanwhile, and queues their deletes. One delivery per account
+ * runs at a time: a second session that becomes available meanwhile waits for the first to
+ * finish (and its deletes to be queued), then gets only what was stored since, as it would
+ * have had the first been instant. */
 
-typedef struct delivery {
+/* The address keys the mark of a session whose delivery is under way. */
+static const char delivery_key;
+static char delivery_mark;
+
+typedef struct delivery delivery;
+struct delivery {
     offline_state *st;
-    tern_session *session;
-    const char *owner;
+    order_slot *slot;
+    char *owner;
     size_t sent;
-} delivery;
+    delivery *next; /* the account's deliveries waiting for this one */
+};
 
 /* The <delay/> just added is the last one (a message may already carry others, e.g. from a
  * relay); XEP-0160 §2 shows it with a short reason text. */
@@ -165,39 +228,89 @@ static void add_delay(tern_xml *x, const char *host, time_t when)
 static int deliver_one(void *ctx, const storage_archive_item *item)
 {
     delivery *d = ctx;
+    tern_session *s = order_slot_session(d->slot);
+    if (!s)
+        return 1; /* the session ended: what is stored stays for the next one */
     tern_storage *storage = tern_host_storage(d->st->host);
     tern_xml *x = tern_stanza_parse(item->payload, item->payload_len);
     if (!x) {
         /* Stored data that is not one stanza can never be delivered; keeping it would only
          * count against the quota forever. */
-        log_error(tern_session_id(d->session), "offline: item %llu of %s is not a stanza; "
-                  "removing it", (unsigned long long)item->id, d->owner);
-        storage_archive_delete(storage, OFFLINE_STORE, d->owner, item->id);
+        log_error(tern_session_id(s), "offline: item %llu of %s is not a stanza; removing it",
+                  (unsigned long long)item->id, d->owner);
+        storage_archive_delete_async(storage, OFFLINE_STORE, d->owner, item->id, NULL, NULL);
         return 0;
     }
     add_delay(x, tern_host_name(d->st->host), item->when);
-    tern_session_send(d->session, x);
+    order_slot_add(d->slot, x);
     xml_unref(x);
     d->sent++;
-    /* Deleted only once handed to the session: a crash before this line means a duplicate at
-     * the next login, never a loss. A failed delete (logged) has the same effect. */
-    storage_archive_delete(storage, OFFLINE_STORE, d->owner, item->id);
+    /* Deleted once handed to the session (the slot is released in this same completion): a
+     * crash before the delete commits means a duplicate at the next login, never a loss. */
+    storage_archive_delete_async(storage, OFFLINE_STORE, d->owner, item->id, NULL, NULL);
     return 0;
+}
+
+static void start_query(delivery *d);
+
+static void delivery_done(void *ctx, int rc)
+{
+    delivery *d = ctx;
+    offline_state *st = d->st;
+    tern_session *s = order_slot_session(d->slot);
+    if (rc < 0)
+        log_error(s ? tern_session_id(s) : 0, "offline: could not read the queue of %s",
+                  d->owner);
+    if (s) {
+        if (d->sent)
+            log_info(tern_session_id(s), "offline: delivered %zu stored message%s", d->sent,
+                     d->sent == 1 ? "" : "s");
+        tern_session_set_data(s, &delivery_key, NULL, NULL);
+    }
+    order_release(d->slot);
+    /* The next waiting delivery of the account queries after this one's deletes. */
+    delivery *next = d->next;
+    if (next) {
+        hashmap_put(st->in_flight, d->owner, next);
+        start_query(next);
+    } else {
+        hashmap_remove(st->in_flight, d->owner);
+    }
+    free(d->owner);
+    free(d);
+}
+
+static void start_query(delivery *d)
+{
+    /* Id order is arrival order: oldest first (XEP-0160 §2). */
+    struct storage_archive_query q = { 0 };
+    storage_archive_query_async(tern_host_storage(d->st->host), OFFLINE_STORE, d->owner, &q,
+                                deliver_one, delivery_done, d);
 }
 
 static void offline_deliver(offline_state *st, tern_session *s)
 {
     tern_session_set_data(s, &delivery_owed_key, NULL, NULL);
-    delivery d = { st, s, tern_session_jid(s)->bare, 0 };
-    /* Id order is arrival order: oldest first (XEP-0160 §2). The storage layer runs the
-     * callback outside its transactions, so it may delete as it goes. */
-    struct storage_archive_query q = { 0 };
-    if (storage_archive_query(tern_host_storage(st->host), OFFLINE_STORE, d.owner, &q,
-                              deliver_one, &d) < 0)
-        log_error(tern_session_id(s), "offline: could not read the queue of %s", d.owner);
-    if (d.sent)
-        log_info(tern_session_id(s), "offline: delivered %zu stored message%s", d.sent,
-                 d.sent == 1 ? "" : "s");
+    if (tern_session_get_data(s, &delivery_key))
+        return; /* one is under way */
+    tern_session_set_data(s, &delivery_key, &delivery_mark, NULL);
+    delivery *d = calloc(1, sizeof *d);
+    if (!d)
+        abort();
+    d->st = st;
+    d->slot = order_reserve(s);
+    d->owner = strdup(tern_session_jid(s)->bare);
+    if (!d->owner)
+        abort();
+    delivery *running = hashmap_get(st->in_flight, d->owner);
+    if (running) {
+        while (running->next)
+            running = running->next;
+        running->next = d;
+        return;
+    }
+    hashmap_put(st->in_flight, d->owner, d);
+    start_query(d);
 }
 
 /* "session/available": initial presence. XEP-0160 §2: deliver when the presence has a
@@ -244,12 +357,14 @@ static int offline_load(tern_host *host, void **state, char *err, size_t err_len
     if (!st)
         abort();
     st->host = host;
+    st->in_flight = hashmap_new();
     *state = st;
     tern_hook_stanza(host, "message/bare", OFFLINE_MESSAGE_PRIORITY, offline_store_message, st);
     tern_hook_stanza(host, "presence/broadcast", OFFLINE_PRESENCE_PRIORITY,
                      offline_presence_changed, st);
     tern_hook_session(host, "session/available", offline_session_available, st);
     tern_hook_account(host, "account/deleted", offline_account_deleted, st);
+    tern_hook_deliver(host, ORDER_PRIORITY, order_hold, st);
     tern_disco_add_feature(host, "msgoffline"); /* XEP-0160 §4 */
     return 0;
 }
@@ -257,7 +372,9 @@ static int offline_load(tern_host *host, void **state, char *err, size_t err_len
 static void offline_unload(tern_host *host, void *state)
 {
     (void)host;
-    free(state);
+    offline_state *st = state;
+    hashmap_free(st->in_flight); /* empty: queued storage work completed before unload */
+    free(st);
 }
 
 TERN_MODULE_SETTINGS("offline", offline_load, offline_unload, offline_settings);

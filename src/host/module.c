@@ -15,6 +15,7 @@
 #include "host/module_settings.h"
 #include "host/owner.h"
 #include "process/server.h"
+#include "store/storage_env.h"
 
 const char *module_dir(const config *cfg)
 {
@@ -122,6 +123,8 @@ int module_load_host(tern_host *host, const char *dir, char *err, size_t err_len
 
 static void unload_instance(tern_host *host, module_instance *m)
 {
+    /* Its queued storage work completes first: the completions call into the module. */
+    storage_drain(server.storage);
     /* unload() first, while its timers and hooks still exist (it may cancel them). */
     if (m->def->unload) {
         const module_instance *prev = owner_enter(host, m);

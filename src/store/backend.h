@@ -21,6 +21,14 @@
  *     the caller owns (gets return a malloc'd copy the caller frees).
  *   - The handle is shared by every thread of ternd: every operation is thread-safe, and the
  *     data may be opened by ternctl (another process) at the same time.
+ *   - Group commit (`batch`): the writes made by `run` commit together, in one durable
+ *     transaction, and each write still answers for itself: one that fails (a key too long,
+ *     an archive at its max_items) changes nothing and leaves the others in. `run` may run
+ *     more than once (when the backend had to make room, or open a store, first): it must
+ *     make the same calls each time and take its results from the last run. batch returns 0
+ *     when the commit succeeded, else what the writes would have returned for a failed
+ *     commit (-1, or TERN_STORAGE_FULL when the commit found no room); then none of them
+ *     took effect, whatever they returned.
  *
  * Counting writes and bytes is the dispatch layer's job, not the backend's. */
 #ifndef TERN_STORE_BACKEND_H
@@ -67,14 +75,19 @@ typedef struct tern_storage_backend {
     int (*map_clear)(void *db, const char *store, const char *owner);
 
     /* archive */
+    /* max_items > 0: TERN_STORAGE_LIMIT when the owner already has that many items. */
     int (*archive_append)(void *db, const char *store, const char *owner, time_t when,
-                          const char *peer, const void *payload, size_t len, uint64_t *id_out);
+                          const char *peer, const void *payload, size_t len, size_t max_items,
+                          uint64_t *id_out);
     int (*archive_query)(void *db, const char *store, const char *owner,
                          const struct storage_archive_query *q,
                          int (*fn)(void *ctx, const storage_archive_item *item), void *ctx);
     int (*archive_delete)(void *db, const char *store, const char *owner, uint64_t id);
     int (*archive_clear)(void *db, const char *store, const char *owner);
     int (*archive_count)(void *db, const char *store, const char *owner, size_t *count);
+
+    /* group commit: the write calls `run` makes on this thread commit together. */
+    int (*batch)(void *db, void (*run)(void *ctx), void *ctx);
 } tern_storage_backend;
 
 #endif

@@ -4,31 +4,23 @@
  * bytes they carried (storage_get_write_stats, exported by /metrics), so "how much does one
  * roster change cost" is measured the same way whatever stores the bytes.
  *
- * The counters are C11 atomics, updated with relaxed ordering: worker threads write, and the
- * main loop (/metrics) or ternctl's status read a figure that only has to be eventually right,
- * never ordered against other memory. */
+ * Every plain call about one owner first waits for that owner's queued writes
+ * (storage_queue_wait, store/storage_queue.c): plain and queued calls may be mixed freely. */
 #include "store/storage_env.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "store/backend.h"
 #include "store/lmdb/lmdb.h"
+#include "store/storage_internal.h"
 
-struct tern_storage {
-    const tern_storage_backend *backend;
-    void *db;                         /* the backend's handle */
-    atomic_ullong writes;             /* committed write calls */
-    atomic_ullong bytes;              /* owner + key + value bytes of those writes */
-};
-
-/* A committed write of `bytes` bytes. */
+/* A plain write: its own transaction. */
 static void count_write(tern_storage *st, size_t bytes)
 {
-    atomic_fetch_add_explicit(&st->writes, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->bytes, bytes, memory_order_relaxed);
+    storage_count_write(st, bytes);
+    storage_count_commit(st);
 }
 
 static size_t owner_len(const char *owner)
@@ -49,6 +41,7 @@ tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t e
     st->db = db;
     atomic_init(&st->writes, 0);
     atomic_init(&st->bytes, 0);
+    atomic_init(&st->commits, 0);
     return st;
 }
 
@@ -56,6 +49,7 @@ void storage_close(tern_storage *st)
 {
     if (!st)
         return;
+    storage_queue_stop(st);
     st->backend->close(st->db);
     free(st);
 }
@@ -72,19 +66,11 @@ long long storage_file_size(tern_storage *st)
 
 int storage_delete_owner(tern_storage *st, const char *owner)
 {
+    storage_queue_wait(st, NULL, NULL);
     int rc = st->backend->delete_owner(st->db, owner);
     if (rc == 0)
         count_write(st, owner_len(owner));
     return rc;
-}
-
-void storage_get_write_stats(tern_storage *st, unsigned long long *writes,
-                             unsigned long long *bytes)
-{
-    if (writes)
-        *writes = atomic_load_explicit(&st->writes, memory_order_relaxed);
-    if (bytes)
-        *bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
 }
 
 /* ---- keyval ---- */
@@ -92,12 +78,14 @@ void storage_get_write_stats(tern_storage *st, unsigned long long *writes,
 int storage_kv_get(tern_storage *st, const char *store, const char *owner, void **value,
                    size_t *len)
 {
+    storage_queue_wait(st, store, owner);
     return st->backend->kv_get(st->db, store, owner, value, len);
 }
 
 int storage_kv_put(tern_storage *st, const char *store, const char *owner, const void *value,
                    size_t len)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->kv_put(st->db, store, owner, value, len);
     if (rc == 0)
         count_write(st, owner_len(owner) + len);
@@ -106,6 +94,7 @@ int storage_kv_put(tern_storage *st, const char *store, const char *owner, const
 
 int storage_kv_delete(tern_storage *st, const char *store, const char *owner)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->kv_delete(st->db, store, owner);
     if (rc == 0)
         count_write(st, owner_len(owner));
@@ -137,6 +126,7 @@ int storage_kv_update(tern_storage *st, const char *store, const char *owner,
                                            void **out, size_t *out_len),
                       void *ctx)
 {
+    storage_queue_wait(st, store, owner);
     struct update_count u = { fn, ctx, STORAGE_KEEP, 0 };
     int rc = st->backend->kv_update(st->db, store, owner, update_counted, &u);
     if (rc == 0 && u.what != STORAGE_KEEP)
@@ -147,6 +137,7 @@ int storage_kv_update(tern_storage *st, const char *store, const char *owner,
 int storage_kv_each_owner(tern_storage *st, const char *store, const char *domain,
                           int (*fn)(void *ctx, const char *owner), void *ctx)
 {
+    storage_queue_wait(st, store, NULL);
     return st->backend->kv_each_owner(st->db, store, domain, fn, ctx);
 }
 
@@ -155,20 +146,17 @@ int storage_kv_each_owner(tern_storage *st, const char *store, const char *domai
 int storage_map_get(tern_storage *st, const char *store, const char *owner, const char *key,
                     void **value, size_t *len)
 {
+    storage_queue_wait(st, store, owner);
     return st->backend->map_get(st->db, store, owner, key, value, len);
 }
 
 int storage_map_apply(tern_storage *st, const char *store, const char *owner,
                       const storage_map_change *changes, size_t n)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->map_apply(st->db, store, owner, changes, n);
-    if (rc == 0 && n > 0) {
-        size_t bytes = 0;
-        for (size_t i = 0; i < n; i++)
-            bytes += owner_len(owner) + strlen(changes[i].key) +
-                     (changes[i].value ? changes[i].len : 0);
-        count_write(st, bytes);
-    }
+    if (rc == 0 && n > 0)
+        count_write(st, storage_map_apply_bytes(owner, changes, n));
     return rc;
 }
 
@@ -190,11 +178,13 @@ int storage_map_each(tern_storage *st, const char *store, const char *owner,
                      int (*fn)(void *ctx, const char *key, const void *value, size_t len),
                      void *ctx)
 {
+    storage_queue_wait(st, store, owner);
     return st->backend->map_each(st->db, store, owner, fn, ctx);
 }
 
 int storage_map_clear(tern_storage *st, const char *store, const char *owner)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->map_clear(st->db, store, owner);
     if (rc == 0)
         count_write(st, owner_len(owner));
@@ -206,9 +196,11 @@ int storage_map_clear(tern_storage *st, const char *store, const char *owner)
 int storage_archive_append(tern_storage *st, const char *store, const char *owner, time_t when,
                            const char *peer, const void *payload, size_t len, uint64_t *id_out)
 {
-    int rc = st->backend->archive_append(st->db, store, owner, when, peer, payload, len, id_out);
+    storage_queue_wait(st, store, owner);
+    int rc = st->backend->archive_append(st->db, store, owner, when, peer, payload, len, 0,
+                                         id_out);
     if (rc == 0)
-        count_write(st, owner_len(owner) + owner_len(peer) + len);
+        count_write(st, storage_append_bytes(owner, peer, len));
     return rc;
 }
 
@@ -216,11 +208,13 @@ int storage_archive_query(tern_storage *st, const char *store, const char *owner
                           const struct storage_archive_query *q,
                           int (*fn)(void *ctx, const storage_archive_item *item), void *ctx)
 {
+    storage_queue_wait(st, store, owner);
     return st->backend->archive_query(st->db, store, owner, q, fn, ctx);
 }
 
 int storage_archive_delete(tern_storage *st, const char *store, const char *owner, uint64_t id)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->archive_delete(st->db, store, owner, id);
     if (rc == 0)
         count_write(st, owner_len(owner) + sizeof id);
@@ -229,6 +223,7 @@ int storage_archive_delete(tern_storage *st, const char *store, const char *owne
 
 int storage_archive_clear(tern_storage *st, const char *store, const char *owner)
 {
+    storage_queue_wait(st, store, owner);
     int rc = st->backend->archive_clear(st->db, store, owner);
     if (rc == 0)
         count_write(st, owner_len(owner));
@@ -237,5 +232,6 @@ int storage_archive_clear(tern_storage *st, const char *store, const char *owner
 
 int storage_archive_count(tern_storage *st, const char *store, const char *owner, size_t *count)
 {
+    storage_queue_wait(st, store, owner);
     return st->backend->archive_count(st->db, store, owner, count);
 }

@@ -12,6 +12,7 @@
 /* Opens (creating the folder if needed) the environment in `dir`. On failure returns NULL and
  * writes a reason into err. map_size 0 means the default (1 GiB, grown on demand). */
 tern_storage *storage_open(const char *dir, size_t map_size, char *err, size_t err_len);
+/* Drains and stops the storage thread, if started, then closes. */
 void storage_close(tern_storage *st);
 /* Caps the size of the data file at `max` bytes ([server] max_storage_size): past it writes
  * fail with TERN_STORAGE_FULL, as they do when the disk is full. 0: no cap. Call before the
@@ -25,9 +26,26 @@ int storage_delete_owner(tern_storage *st, const char *owner);
 long long storage_file_size(tern_storage *st);
 /* Writes committed since storage_open, and the bytes they carried: the owner, map key and value
  * of every record written (a delete counts its key). One call is one write, however many
- * changes it holds (storage_map_apply). Any thread may read them at any time. */
+ * changes it holds (storage_map_apply); `commits` counts durable transactions, one for each
+ * plain write and one for each group commit of queued writes. Any thread may read them at any
+ * time; any pointer may be NULL. */
 void storage_get_write_stats(tern_storage *st, unsigned long long *writes,
-                             unsigned long long *bytes);
+                             unsigned long long *bytes, unsigned long long *commits);
+
+/* ---- the storage thread of the _async calls (tern/storage.h) ----
+ * ternd starts it once its main loop exists. `wake` is called from the storage thread when
+ * completions are ready, once until the next storage_run_completions: it must get the main
+ * loop to call storage_run_completions soon (ternd posts to an inbox). Without the thread
+ * (ternctl) an _async call does its work at once and calls done before it returns. */
+int storage_start_thread(tern_storage *st, void (*wake)(void *arg), void *arg, char *err,
+                         size_t err_len);
+/* On the main loop: runs the completions that are ready, in queue order. */
+void storage_run_completions(tern_storage *st);
+/* On the main loop: waits until everything queued is done and its completions ran, and what
+ * those queued in turn (before a module is unloaded, at shutdown). */
+void storage_drain(tern_storage *st);
+/* Work queued and not yet completed, for /metrics. */
+size_t storage_queued(tern_storage *st);
 
 /* Core only (accounts): read-modify-write of one keyval value in a single write transaction, so
  * a check-then-put (create if absent) or two concurrent updates cannot race. `fn` sees the

@@ -368,6 +368,8 @@ typedef struct tern_server_stats {
     long long storage_bytes;    /* size of the storage file */
     uint64_t storage_writes;    /* storage writes committed since start */
     uint64_t storage_written_bytes; /* owner + key + value bytes of those writes */
+    uint64_t storage_commits;   /* durable transactions: a group commit is one */
+    uint64_t storage_queued;    /* queued storage work not yet completed */
 } tern_server_stats;
 void tern_server_get_stats(tern_server_stats *out);
 

@@ -70,6 +70,7 @@ def test_the_scrape_parses_with_every_family(srv):
         "tern_sessions": "gauge", "tern_stanzas_in": "counter", "tern_stanzas_out": "counter",
         "tern_auth_failures": "counter", "tern_storage_bytes": "gauge",
         "tern_storage_writes": "counter", "tern_storage_written_bytes": "counter",
+        "tern_storage_commits": "counter", "tern_storage_queued": "gauge",
         "tern_accounts": "gauge", "tern_offline_messages": "gauge",
     }
     assert value(samples, "tern_build_info", version="0.1.0") == 1
@@ -140,6 +141,29 @@ def test_the_figures_move(srv):
     while value(figures(srv), "tern_sessions", kind="c2s") != sessions:
         assert time.monotonic() < deadline, "the session did not end"
         time.sleep(0.05)
+
+
+def test_messages_arriving_together_share_commits(srv):
+    """Group commit: a burst of messages for someone offline is stored in far fewer durable
+    transactions than messages (each fsync takes what queued while the last one ran), and
+    nothing is left queued once the sender has its pong (which waits for the commit)."""
+    srv.add_user("erin@localhost", "erin-secret")
+    alice = RawStream(srv)
+    alice.login("alice", USERS["alice"], "burst")
+    before = figures(srv)
+    burst = 100  # the default offline quota
+    alice.send("".join(f"<message to='erin@localhost' type='chat' id='g{i}'><body>{i}</body>"
+                       "</message>" for i in range(burst)))
+    alice.ping_server("g-sync")
+    after = figures(srv)
+    writes = value(after, "tern_storage_writes_total") - value(before, "tern_storage_writes_total")
+    commits = value(after, "tern_storage_commits_total") - \
+        value(before, "tern_storage_commits_total")
+    assert writes >= burst
+    assert commits < writes / 2, (commits, writes)
+    assert value(after, "tern_offline_messages", host="localhost") >= burst
+    assert value(after, "tern_storage_queued") == 0
+    alice.close()
 
 
 def test_only_get_and_head(srv):

@@ -257,6 +257,52 @@ def test_a_full_mailbox_bounces_with_service_unavailable(server, bob):
     alice.close()
 
 
+def test_a_burst_past_the_quota_keeps_exactly_the_quota(server, bob):
+    """Messages arriving together are stored together (one commit for many), and the quota is
+    checked inside that commit: of QUOTA + 10 sent in one burst, exactly the first QUOTA are
+    kept and the last 10 bounce, and every bounce reaches the sender before the answer to
+    its next stanza."""
+    alice = login(server, "alice", "alice-secret")
+    to = f"{bob}@localhost"
+    alice.send("".join(f"<message to='{to}' id='b{i}' type='chat'><body>burst {i}</body>"
+                       "</message>" for i in range(1, QUOTA + 11)))
+    back = messages(sync(alice, "a1"))
+    assert [m.get("id") for m in back] == [f"b{i}" for i in range(QUOTA + 1, QUOTA + 11)]
+    assert {error_condition(m)[0] for m in back} == {"service-unavailable"}
+    alice.close()
+
+    b = login(server, bob, "bob-secret")
+    got = messages(sync(b, "b1"))
+    assert [body(m) for m in got] == [f"burst {i}" for i in range(1, QUOTA + 1)]
+    b.close()
+
+
+def test_live_messages_wait_behind_the_stored_ones(server, bob):
+    """Stored messages are read while the recipient's session is already available: what
+    others send it meanwhile arrives after them, in the order it was sent."""
+    alice = login(server, "alice", "alice-secret")
+    to = f"{bob}@localhost"
+    for i in range(1, 51):
+        send_chat(alice, to, f"stored {i}", f"s{i}")
+    assert messages(sync(alice, "a1")) == []
+    b = RawStream(server)
+    b.login(bob, "bob-secret", "r")
+    # Presence and the first live messages in one go: the delivery is under way when they
+    # are routed.
+    b.send("<presence/>")
+    for i in range(1, 6):
+        send_chat(alice, f"{to}/r", f"live {i}", f"l{i}")
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < 55:
+        assert time.monotonic() < deadline, [body(m) for m in got]
+        got += messages(sync(b, f"b{len(got)}"))
+    assert [body(m) for m in got] == [f"stored {i}" for i in range(1, 51)] + \
+        [f"live {i}" for i in range(1, 6)]
+    alice.close()
+    b.close()
+
+
 def test_a_message_to_a_nonexistent_user_still_bounces(server):
     alice = login(server, "alice", "alice-secret")
     send_chat(alice, "nobody@localhost", "hello?", "x1")

@@ -762,7 +762,7 @@ END_TEST
 /* Writes and bytes counted since open. */
 static void write_stats(unsigned long long *writes, unsigned long long *bytes)
 {
-    storage_get_write_stats(st, writes, bytes);
+    storage_get_write_stats(st, writes, bytes, NULL);
 }
 
 /* storage_map_apply: puts and deletes in one call, all visible at once; a deleted key that is

@@ -57,8 +57,28 @@ struct append_arg {
     key_buf *k;          /* owner + '\0'; the id is written after the prefix */
     unsigned char *value;
     size_t len;
+    size_t max_items;    /* 0: no bound */
     uint64_t id;
 };
+
+/* Whether the owner of k has max items or more, counted in txn (stops counting at max). */
+static int owner_has(MDB_txn *txn, MDB_dbi dbi, const key_buf *k, size_t max, bool *full)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    MDB_val key = { k->prefix_len, (void *)k->data }, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && lmdb_key_has_prefix(&key, k) && n < max;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        n++;
+    mdb_cursor_close(cur);
+    *full = n >= max;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 
 /* Takes the next id from the store's counter and writes counter and item in one transaction,
  * so ids never repeat, even after the newest item was deleted. */
@@ -67,8 +87,16 @@ static int append_op(MDB_txn *txn, void *arg)
     struct append_arg *a = arg;
     char sbuf[256];
     MDB_val skey, sval;
+    int rc;
+    if (a->max_items) {
+        bool full;
+        if ((rc = owner_has(txn, a->dbi, a->k, a->max_items, &full)))
+            return rc;
+        if (full)
+            return TERN_STORAGE_LIMIT; /* passed on by lmdb_write, unlogged */
+    }
     seq_key(sbuf, sizeof sbuf, a->store, &skey);
-    int rc = mdb_get(txn, a->meta, &skey, &sval);
+    rc = mdb_get(txn, a->meta, &skey, &sval);
     uint64_t last = 0;
     if (rc == 0 && sval.mv_size == 8)
         last = get_be64(sval.mv_data);
@@ -91,7 +119,8 @@ static int append_op(MDB_txn *txn, void *arg)
 }
 
 int lmdb_archive_append(void *db, const char *store, const char *owner, time_t when,
-                        const char *peer, const void *payload, size_t len, uint64_t *id_out)
+                        const char *peer, const void *payload, size_t len, size_t max_items,
+                        uint64_t *id_out)
 {
     lmdb_db *st = db;
     MDB_dbi dbi, meta;
@@ -115,7 +144,7 @@ int lmdb_archive_append(void *db, const char *store, const char *owner, time_t w
         memcpy(value + ARCHIVE_HEADER_LEN, peer, peer_len);
     if (len)
         memcpy(value + ARCHIVE_HEADER_LEN + peer_len, payload, len);
-    struct append_arg a = { dbi, meta, store, &k, value, vlen, 0 };
+    struct append_arg a = { dbi, meta, store, &k, value, vlen, max_items, 0 };
     int ret = lmdb_write(st, "archive append", append_op, &a);
     free(value);
     if (ret == 0 && id_out)

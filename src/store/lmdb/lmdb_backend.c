@@ -95,4 +95,5 @@ const tern_storage_backend storage_lmdb_backend = {
     .archive_delete = lmdb_archive_delete,
     .archive_clear = lmdb_archive_clear,
     .archive_count = lmdb_archive_count,
+    .batch = lmdb_batch,
 };

@@ -20,7 +20,13 @@
  * so a callback may call back into storage and a slow callback never pins old pages.
  *
  * Durability: every write is one committed transaction with LMDB's default synchronous
- * commit (no MDB_NOSYNC / MDB_NOMETASYNC), so a 0 return survives kill -9 and power loss. */
+ * commit (no MDB_NOSYNC / MDB_NOMETASYNC), so a 0 return survives kill -9 and power loss.
+ *
+ * Group commit (lmdb_batch): the writes of a batch run on one thread inside one parent write
+ * transaction, each in a nested transaction of its own, so a write that fails is undone alone;
+ * the parent commits once (one fsync for all). A batch that runs out of map, or meets a store
+ * whose database is not open yet (mdb_dbi_open cannot run inside it), is aborted whole, the
+ * map grown or the database opened outside it, and run again. */
 #include "store/lmdb/lmdb_internal.h"
 
 #include <errno.h>
@@ -48,6 +54,19 @@ struct dbi_entry {
     char *name;
     MDB_dbi dbi;
 };
+
+/* The batch this thread is running (lmdb_batch), or NULL: lmdb_write and lmdb_get_dbi work
+ * inside it instead of on their own. */
+struct lmdb_batch {
+    MDB_txn *txn;          /* the parent write transaction */
+    size_t seen;           /* the map size it runs with */
+    bool map_full;         /* a write ran out of map: grow, then run again */
+    bool redo;             /* run again (map_full, or need_kind names a store to open) */
+    const char *need_kind; /* a database to open before running again */
+    char need_store[256];
+    bool need_has_store;
+};
+static _Thread_local struct lmdb_batch *thread_batch;
 
 struct lmdb_db {
     MDB_env *env;
@@ -201,8 +220,36 @@ int lmdb_read_begin(lmdb_db *st, MDB_txn **txn, const char *what)
     return 0;
 }
 
+/* A write inside this thread's batch: a nested transaction of the batch's, so a failure
+ * undoes this write alone. Once the batch is to run again, the rest of this run is moot. */
+static int batch_write(lmdb_db *st, struct lmdb_batch *b, const char *what, lmdb_write_op op,
+                       void *arg)
+{
+    if (b->redo)
+        return -1;
+    MDB_txn *child;
+    int rc = mdb_txn_begin(st->env, b->txn, 0, &child);
+    if (rc == 0) {
+        rc = op(child, arg);
+        if (rc == 0)
+            rc = mdb_txn_commit(child);
+        else
+            mdb_txn_abort(child);
+    }
+    if (rc == 0 || rc == TERN_STORAGE_LIMIT)
+        return rc;
+    if (rc == MDB_MAP_FULL) {
+        b->map_full = b->redo = true;
+        return -1;
+    }
+    log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
+    return out_of_room(rc) ? TERN_STORAGE_FULL : -1;
+}
+
 int lmdb_write(lmdb_db *st, const char *what, lmdb_write_op op, void *arg)
 {
+    if (thread_batch)
+        return batch_write(st, thread_batch, what, op, arg);
     for (int tries = 0; tries < LMDB_MAX_RETRIES; tries++) {
         MDB_txn *txn;
         size_t seen;
@@ -216,8 +263,8 @@ int lmdb_write(lmdb_db *st, const char *what, lmdb_write_op op, void *arg)
             rc = txn_commit(st, txn);
         else
             lmdb_txn_abort(st, txn);
-        if (rc == 0)
-            return 0;
+        if (rc == 0 || rc == TERN_STORAGE_LIMIT)
+            return rc;
         if (rc != MDB_MAP_FULL) {
             log_error(0, "storage: %s: %s", what, mdb_strerror(rc));
             return out_of_room(rc) ? TERN_STORAGE_FULL : -1;
@@ -227,6 +274,47 @@ int lmdb_write(lmdb_db *st, const char *what, lmdb_write_op op, void *arg)
             return grown;
     }
     log_error(0, "storage: %s: %s", what, "the map could not grow enough");
+    return -1;
+}
+
+/* ---- group commit ---- */
+
+int lmdb_batch(void *db, void (*run)(void *ctx), void *ctx)
+{
+    lmdb_db *st = db;
+    for (int tries = 0; tries < LMDB_MAX_RETRIES; tries++) {
+        struct lmdb_batch b = { 0 };
+        int rc = lmdb_txn_begin(st, 0, &b.txn, &b.seen);
+        if (rc) {
+            log_error(0, "storage: %s: %s", "batch", mdb_strerror(rc));
+            return -1;
+        }
+        thread_batch = &b;
+        run(ctx);
+        thread_batch = NULL;
+        if (b.redo) {
+            lmdb_txn_abort(st, b.txn);
+        } else {
+            rc = txn_commit(st, b.txn);
+            if (rc == 0)
+                return 0;
+            if (rc != MDB_MAP_FULL) {
+                log_error(0, "storage: %s: %s", "batch commit", mdb_strerror(rc));
+                return out_of_room(rc) ? TERN_STORAGE_FULL : -1;
+            }
+            b.map_full = true;
+        }
+        MDB_dbi dbi;
+        if (b.need_kind &&
+            lmdb_get_dbi(st, b.need_kind, b.need_has_store ? b.need_store : NULL, &dbi) < 0)
+            return -1;
+        if (b.map_full) {
+            int grown = grow_map(st, b.seen);
+            if (grown != 0)
+                return grown;
+        }
+    }
+    log_error(0, "storage: %s: %s", "batch", "the map could not grow enough");
     return -1;
 }
 
@@ -273,6 +361,18 @@ int lmdb_get_dbi(lmdb_db *st, const char *kind, const char *store, MDB_dbi *out)
             pthread_mutex_unlock(&st->dbi_lock);
             return 0;
         }
+    }
+    struct lmdb_batch *b = thread_batch;
+    if (b) {
+        /* Opened outside the batch, which then runs again (see the top of this file). */
+        pthread_mutex_unlock(&st->dbi_lock);
+        if (!b->redo) {
+            b->redo = true;
+            b->need_kind = kind;
+            b->need_has_store = store != NULL;
+            snprintf(b->need_store, sizeof b->need_store, "%s", store ? store : "");
+        }
+        return -1;
     }
     int ret = -1;
     if (st->n_dbis == LMDB_MAX_DBS) {

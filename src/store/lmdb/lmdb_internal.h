@@ -41,11 +41,13 @@ int lmdb_read_begin(lmdb_db *db, MDB_txn **txn, const char *what);
 void lmdb_read_end(lmdb_db *db, MDB_txn *txn);
 
 /* One write operation run inside a write transaction: returns 0 to commit or an MDB/errno code
- * to abort. It may run more than once (after the map grew), so it must not keep state
+ * (or TERN_STORAGE_LIMIT, passed on as it is) to abort. It may run more than once (after the map grew), so it must not keep state
  * between runs other than what it recomputes. */
 typedef int (*lmdb_write_op)(MDB_txn *txn, void *arg);
 /* Runs op in a write transaction and commits it durably, growing the map and retrying on
- * MDB_MAP_FULL. Returns 0, TERN_STORAGE_FULL, or -1 (logged as "storage: <what>: ..."). */
+ * MDB_MAP_FULL. Returns 0, TERN_STORAGE_FULL, or -1 (logged as "storage: <what>: ..."). Inside
+ * lmdb_batch on this thread, op runs in a nested transaction of the batch instead, committed
+ * with it. */
 int lmdb_write(lmdb_db *db, const char *what, lmdb_write_op op, void *arg);
 
 /* ---- named databases (lmdb_env.c) ---- */
@@ -82,6 +84,7 @@ void *lmdb_open(const char *dir, size_t map_size, char *err, size_t err_len);
 void lmdb_close(void *db);
 void lmdb_set_max_size(void *db, size_t max);
 long long lmdb_size(void *db);
+int lmdb_batch(void *db, void (*run)(void *ctx), void *ctx);
 
 /* lmdb_kv.c */
 int lmdb_kv_get(void *db, const char *store, const char *owner, void **value, size_t *len);
@@ -104,7 +107,8 @@ int lmdb_map_clear(void *db, const char *store, const char *owner);
 
 /* lmdb_archive.c */
 int lmdb_archive_append(void *db, const char *store, const char *owner, time_t when,
-                        const char *peer, const void *payload, size_t len, uint64_t *id_out);
+                        const char *peer, const void *payload, size_t len, size_t max_items,
+                        uint64_t *id_out);
 int lmdb_archive_query(void *db, const char *store, const char *owner,
                        const struct storage_archive_query *q,
                        int (*fn)(void *ctx, const storage_archive_item *item), void *ctx);
