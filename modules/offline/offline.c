@@ -23,8 +23,6 @@
 #include <tern/hashmap.h>
 #include <tern/module.h>
 
-#include "offline_order.h"
-
 #define OFFLINE_STORE "offline"
 
 /* XEP-0160 §2 names a full queue as the reason to refuse a message. A modest bound keeps one
@@ -103,14 +101,16 @@ typedef struct pending_store {
     offline_state *st;
     tern_xml *stanza;   /* referenced */
     tern_jid from, to;
-    order_slot *slot;   /* in the sender's output, when it is a local session */
+    tern_output_slot *slot; /* in the sender's output, when it is a local session */
 } pending_store;
 
 /* The bounce of a message that was not stored: into the sender's slot (so it comes before
- * whatever the server sent the sender meanwhile), or routed when the sender is not local. */
+ * whatever the server sent the sender meanwhile), or routed when the sender is not local.
+ * The slot also holds back the answer to the sender's next stanza until the append
+ * committed: a client that gets its pong knows the message before it is stored. */
 static void bounce(pending_store *p, tern_stanza_error cond, const char *text)
 {
-    tern_session *sender = p->slot ? order_slot_session(p->slot) : NULL;
+    tern_session *sender = p->slot ? tern_slot_session(p->slot) : NULL;
     if (!sender) {
         tern_stanza_event ev = { p->st->host, p->stanza, &p->from, &p->to, NULL };
         tern_reply_error(&ev, cond, text);
@@ -121,7 +121,7 @@ static void bounce(pending_store *p, tern_stanza_error cond, const char *text)
         return;
     xml_set_attr(reply, "from", p->to.full);
     xml_set_attr(reply, "to", p->from.full);
-    order_slot_add(p->slot, reply);
+    tern_slot_send(p->slot, reply);
     xml_unref(reply);
 }
 
@@ -144,7 +144,7 @@ static void offline_stored(void *ctx, int rc, uint64_t id)
         bounce(p, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
     }
     if (p->slot)
-        order_release(p->slot);
+        tern_slot_release(p->slot);
     xml_unref(p->stanza);
     jid_free(&p->from);
     jid_free(&p->to);
@@ -178,7 +178,7 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
     jid_copy(&p->from, ev->from);
     jid_copy(&p->to, ev->to);
     if (ev->origin)
-        p->slot = order_reserve(ev->origin);
+        p->slot = tern_session_reserve(ev->origin);
     tern_buf buf;
     buf_init(&buf);
     xml_serialize(ev->stanza, NS_CLIENT, &buf);
@@ -193,7 +193,7 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
 /* ---- delivering ----
  *
  * A delivery reads the stored messages on the storage thread (after every append queued
- * before it) into a slot of the session's output (offline_order.h), so they arrive before
+ * before it) into a slot of the session's output (tern_session_reserve()), so they come before
  * anything the session was sent meanwhile, and queues their deletes. One delivery per account
  * runs at a time: a second session that becomes available meanwhile waits for the first to
  * finish (and its deletes to be queued), then gets only what was stored since, as it would
@@ -206,7 +206,7 @@ static char delivery_mark;
 typedef struct delivery delivery;
 struct delivery {
     offline_state *st;
-    order_slot *slot;
+    tern_output_slot *slot;
     char *owner;
     size_t sent;
     delivery *next; /* the account's deliveries waiting for this one */
@@ -228,7 +228,7 @@ static void add_delay(tern_xml *x, const char *host, time_t when)
 static int deliver_one(void *ctx, const storage_archive_item *item)
 {
     delivery *d = ctx;
-    tern_session *s = order_slot_session(d->slot);
+    tern_session *s = tern_slot_session(d->slot);
     if (!s)
         return 1; /* the session ended: what is stored stays for the next one */
     tern_storage *storage = tern_host_storage(d->st->host);
@@ -242,7 +242,7 @@ static int deliver_one(void *ctx, const storage_archive_item *item)
         return 0;
     }
     add_delay(x, tern_host_name(d->st->host), item->when);
-    order_slot_add(d->slot, x);
+    tern_slot_send(d->slot, x);
     xml_unref(x);
     d->sent++;
     /* Deleted once handed to the session (the slot is released in this same completion): a
@@ -257,7 +257,7 @@ static void delivery_done(void *ctx, int rc)
 {
     delivery *d = ctx;
     offline_state *st = d->st;
-    tern_session *s = order_slot_session(d->slot);
+    tern_session *s = tern_slot_session(d->slot);
     if (rc < 0)
         log_error(s ? tern_session_id(s) : 0, "offline: could not read the queue of %s",
                   d->owner);
@@ -267,7 +267,7 @@ static void delivery_done(void *ctx, int rc)
                      d->sent == 1 ? "" : "s");
         tern_session_set_data(s, &delivery_key, NULL, NULL);
     }
-    order_release(d->slot);
+    tern_slot_release(d->slot);
     /* The next waiting delivery of the account queries after this one's deletes. */
     delivery *next = d->next;
     if (next) {
@@ -298,7 +298,7 @@ static void offline_deliver(offline_state *st, tern_session *s)
     if (!d)
         abort();
     d->st = st;
-    d->slot = order_reserve(s);
+    d->slot = tern_session_reserve(s);
     d->owner = strdup(tern_session_jid(s)->bare);
     if (!d->owner)
         abort();
@@ -364,7 +364,6 @@ static int offline_load(tern_host *host, void **state, char *err, size_t err_len
                      offline_presence_changed, st);
     tern_hook_session(host, "session/available", offline_session_available, st);
     tern_hook_account(host, "account/deleted", offline_account_deleted, st);
-    tern_hook_deliver(host, ORDER_PRIORITY, order_hold, st);
     tern_disco_add_feature(host, "msgoffline"); /* XEP-0160 §4 */
     return 0;
 }

@@ -53,8 +53,9 @@
 #include "tern/storage.h"
 #include "tern/xml.h"
 
-#define TERN_MODULE_API_VERSION 4 /* 2: settings; 3: delivery and element hooks, ownership;
-                                   * 4: hooks before authentication */
+#define TERN_MODULE_API_VERSION 5 /* 2: settings; 3: delivery and element hooks, ownership;
+                                   * 4: hooks before authentication; 5: queued storage calls,
+                                   * output slots, storage figures in tern_server_stats */
 
 typedef struct tern_host tern_host;
 typedef struct tern_session tern_session;
@@ -278,6 +279,22 @@ void tern_session_send(tern_session *session, const tern_xml *stanza);
 /* The same from a delivery hook of `priority` that held the stanza: only the delivery hooks
  * below that priority see it. */
 void tern_session_send_past(tern_session *session, const tern_xml *stanza, int priority);
+/* ---- output order ----
+ * For an answer that waits for work completing on a later loop turn (a queued storage write,
+ * tern/storage.h): reserve a slot in the session's output when the work is queued. Stanzas
+ * delivered to the session afterwards are held behind it; the completion adds its answer
+ * with tern_slot_send() and calls tern_slot_release(), which sends the slot's stanzas and
+ * then what was held (through the delivery hooks, in order). So the client sees what it
+ * would have seen had the work been instant: the reply to its next stanza comes after the
+ * answer to this one. Release every slot (the slot is freed by it: do not use it after); a
+ * module's open slots are released when it unloads. After the session ended, the slot stays
+ * valid until released, tern_slot_session() returns NULL and tern_slot_send() drops. */
+typedef struct tern_output_slot tern_output_slot;
+tern_output_slot *tern_session_reserve(tern_session *session);
+tern_session *tern_slot_session(const tern_output_slot *slot);
+void tern_slot_send(tern_output_slot *slot, const tern_xml *stanza); /* stays the caller's */
+void tern_slot_release(tern_output_slot *slot);
+
 /* Queues a stream-level element (not a stanza: no delivery hooks, not counted as one), e.g.
  * the answer to an element hook. */
 void tern_session_send_element(tern_session *session, const tern_xml *element);

@@ -8,6 +8,7 @@
 #include "core/util.h"
 #include "host/hooks.h"
 #include "host/owner.h"
+#include "xmpp/session_order.h"
 
 tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx)
 {
@@ -158,6 +159,8 @@ void session_free(tern_session *s)
     if (!s)
         return;
     unbind(s);
+    if (s->order)
+        order_detach(s->order);
     while (s->data) {
         session_data *d = s->data;
         s->data = d->next;
@@ -220,6 +223,8 @@ void *tern_session_get_data(const tern_session *s, const void *key)
 
 void session_drop_owned_data(tern_session *s, const module_instance *owner)
 {
+    if (s->order)
+        order_release_owned(s->order, owner);
     session_data **at = &s->data;
     while (*at) {
         if ((*at)->owner == owner) {
@@ -232,11 +237,25 @@ void session_drop_owned_data(tern_session *s, const module_instance *owner)
     }
 }
 
-void session_deliver(tern_session *s, const tern_xml *stanza)
+void session_deliver_now(tern_session *s, const tern_xml *stanza)
 {
     if (!s->host->deliver_hooks ||
         hooks_run_deliver(s->host, s, stanza, INT_MAX) == TERN_PASS)
         s->transport->send(s->transport_ctx, stanza);
+}
+
+void session_deliver(tern_session *s, const tern_xml *stanza)
+{
+    if (s->order && order_hold(s->order, stanza))
+        return; /* behind a slot (session_order.c) */
+    session_deliver_now(s, stanza);
+}
+
+tern_output_slot *tern_session_reserve(tern_session *s)
+{
+    if (!s->order)
+        s->order = order_new(s, session_deliver_now, s->id);
+    return order_reserve(s->order, s->host->running);
 }
 
 void tern_session_send(tern_session *s, const tern_xml *stanza)

@@ -32,6 +32,7 @@ struct tern_session {
     void *transport_ctx;
     tern_session *next_of_user;    /* routing table list (host.h user_sessions) */
     session_data *data;            /* modules' per-session data */
+    struct session_order *order;   /* output held behind slots (session_order.c), or NULL */
 };
 
 tern_session *session_new(tern_host *host, uint64_t id, const session_transport *t, void *ctx);
@@ -47,6 +48,8 @@ void session_set_presence(tern_session *s, const tern_xml *presence);
 /* Hands a stanza to the session's client through the delivery hooks (tern_hook_deliver):
  * what the router and tern_session_send() do. The stanza stays the caller's. */
 void session_deliver(tern_session *s, const tern_xml *stanza);
+/* The same without the output order's hold: for the stanzas whose turn has come. */
+void session_deliver_now(tern_session *s, const tern_xml *stanza);
 /* Frees the per-session data a module attached (before the module's code is unmapped): of
  * one session, or of every session of the host (the loader's module_env). */
 void session_drop_owned_data(tern_session *s, const module_instance *owner);

@@ -12,6 +12,7 @@ folder beside the real modules, and loaded by a real ternd.
   closes when the module unloads."""
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -217,3 +218,92 @@ def test_a_bad_listen_address_is_a_load_error(tmp_path, pki, monkeypatch):
                           capture_output=True, text=True, timeout=30)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "module example failed to load: not-an-address" in out, out
+
+
+SLOTS = r"""
+#include <stdlib.h>
+#include <tern/module.h>
+#include <tern/util.h>
+
+/* <slow/> is answered 1 s later through a slot of the sender's output; <stuck/> reserves a
+ * slot that is never released (a module bug the core cleans up when the module unloads). */
+typedef struct pending { tern_output_slot *slot; char *id, *from; } pending;
+
+static void answer(void *data)
+{
+    pending *p = data;
+    tern_session *s = tern_slot_session(p->slot);
+    if (s) {
+        tern_xml *iq = xml_new("iq", "jabber:client");
+        xml_set_attr(iq, "type", "result");
+        xml_set_attr(iq, "id", p->id);
+        xml_set_attr(iq, "to", p->from);
+        tern_slot_send(p->slot, iq);
+        xml_unref(iq);
+    }
+    tern_slot_release(p->slot);
+    free(p->id); free(p->from); free(p);
+}
+
+static tern_event_result slow(const tern_stanza_event *ev, void *data)
+{
+    pending *p = calloc(1, sizeof *p);
+    p->slot = tern_session_reserve(ev->origin);
+    p->id = xstrdup(xml_attr(ev->stanza, "id"));
+    p->from = xstrdup(ev->from->full);
+    tern_timer_add(data, 1000, false, answer, p);
+    return TERN_HANDLED;
+}
+
+static tern_event_result stuck(const tern_stanza_event *ev, void *data)
+{
+    (void)data;
+    tern_session_reserve(ev->origin);
+    return TERN_HANDLED;
+}
+
+static int example_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)state; (void)err; (void)err_len;
+    tern_hook_iq(host, "set", "host", "urn:example:slots", "slow", slow, host);
+    tern_hook_iq(host, "set", "host", "urn:example:slots", "stuck", stuck, host);
+    return 0;
+}
+
+TERN_MODULE("example", example_load, NULL);
+"""
+
+
+def test_output_waits_behind_a_slot_and_a_stuck_one_goes_with_its_module(tmp_path, pki):
+    """tern_session_reserve(): the answer to a later stanza (a ping) and a message from
+    someone else wait behind a slow answer, and come out after it in the order they were
+    produced; a slot its module never releases is released when the module unloads, and the
+    held output flows again."""
+    folder = build_module(tmp_path, text=SLOTS)
+    server = server_with(tmp_path, pki, folder, "disco ping example")
+    server.add_user("alice@localhost", "pw-a")
+    server.add_user("bob@localhost", "pw-b")
+    server.start()
+    alice = RawStream(server)
+    alice.login("alice", "pw-a", "phone")
+    bob = RawStream(server)
+    bob.login("bob", "pw-b", "desk")
+    alice.send("<iq type='set' id='s1' to='localhost'><slow xmlns='urn:example:slots'/></iq>"
+               "<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    time.sleep(0.3)  # alice's stanzas are handled; the slow answer is due in a second
+    bob.send("<message to='alice@localhost/phone' id='m1'><body>hi</body></message>")
+    # Without the slot, the pong and bob's message would come before the slow answer; with it,
+    # everything comes in the order it was produced.
+    got = alice.read_until(rb"id='m1'")
+    order = [got.string.find(x) for x in (b"id='s1'", b"id='p1'", b"id='m1'")]
+    assert -1 not in order and order == sorted(order), got.string
+
+    alice.send("<iq type='set' id='s2' to='localhost'><stuck xmlns='urn:example:slots'/></iq>")
+    alice.send("<iq type='get' id='p2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    with pytest.raises(AssertionError, match="timed out"):
+        alice.read_until(rb"id='p2'", timeout=1)  # held behind the stuck slot
+    server.ternctl("module", "unload", "localhost", "example")
+    alice.read_until(rb"id='p2'")
+    bob.close()
+    alice.close()
+    server.check_clean_exit()
