@@ -18,7 +18,7 @@
 #include "gen_scram.h"
 #include "tern/xml.h"
 
-typedef enum gen_mode { MODE_LOGIN, MODE_IDLE, MODE_LOOP, MODE_RATE } gen_mode;
+typedef enum gen_mode { MODE_LOGIN, MODE_IDLE, MODE_LOOP, MODE_RATE, MODE_OFFLINE } gen_mode;
 
 typedef struct gen_opts {
     const char *host;      /* server address (IPv4 loopback only) */
@@ -37,6 +37,8 @@ typedef struct gen_opts {
     double seconds;        /* loop/rate: measured time; idle: how long to hold */
     double warmup;         /* loop/rate: messaging before the measured window */
     double rate;           /* rate: messages per second, all pairs together */
+    long recipients;       /* offline: accounts written to, never logged in */
+    long recipient_first;  /* offline: the first of them is prefix + this number */
     int concurrency;       /* logins in progress at once */
     double login_timeout;  /* the login phase fails after this long */
     double settle;         /* idle: wait before reading the server's RSS */
@@ -57,6 +59,8 @@ typedef struct gen_events {
     void (*failed)(gen *g, gen_conn *c, const char *why);
     /* A <message/> arrived on an online connection. */
     void (*message)(gen *g, gen_conn *c, const tern_xml *msg);
+    /* An <iq type='result'/> arrived on an online connection (may be NULL). */
+    void (*iq_result)(gen *g, gen_conn *c, const tern_xml *iq);
 } gen_events;
 
 struct gen {

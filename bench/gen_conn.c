@@ -282,6 +282,9 @@ static void on_stanza(void *ctx, tern_xml *st)
     case C_ONLINE:
         if (xml_is(st, "message", NS_CLIENT))
             c->g->on.message(c->g, c, st);
+        else if (xml_is(st, "iq", NS_CLIENT) && c->g->on.iq_result &&
+                 strcmp(xml_attr(st, "type") ? xml_attr(st, "type") : "", "result") == 0)
+            c->g->on.iq_result(c->g, c, st);
         else if (xml_is(st, "iq", NS_CLIENT))
             answer_iq(c, st);
         break; /* presence and anything else: ignored */

@@ -197,6 +197,10 @@ listen = {self.host}:{HTTP_PORT}
 modules = roster presence offline disco ping version time last blocking carbons vcard private
           metrics
 registration = no
+
+[module offline]
+; the offline run stores tens of thousands of messages per account (the default keeps 100)
+quota = 100000
 """)
 
     def counters(self):
@@ -274,7 +278,8 @@ storage = "internal"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "version"; "time";
-                     "lastactivity"; "blocklist"; "carbons"; "vcard_legacy"; "private"; "posix" }}
+                     "lastactivity"; "blocklist"; "carbons"; "vcard_legacy"; "private"; "posix";
+                     "offline" }}
 modules_disabled = {{ "s2s" }}
 ssl = {{ certificate = "{self.cert}"; key = "{self.key}" }}
 

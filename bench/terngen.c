@@ -7,6 +7,11 @@
  *   loop   M pairs exchange 64-byte messages to each other's full JID, K in flight each way
  *          (closed loop: each delivered message is answered by a new one), for T seconds
  *   rate   M pairs, R messages per second in total (open loop), for latency at light load
+ *   offline  M senders write to R accounts that are not logged in (the server stores the
+ *          messages offline): each sends K messages and a ping, and the next K when the pong
+ *          comes (closed loop; a server answers a client's stanzas in order, so the pong says
+ *          the K were handled: for tern, stored durably); messages per second count the
+ *          messages a pong answered for
  * and prints a report and one machine-readable RESULT line. Server CPU time is read from
  * /proc/PID/stat (utime + stime of all its threads) over the measured window, so
  * "messages per server-core-second" does not depend on how much CPU the generator took on
@@ -36,6 +41,8 @@
 
 static gen G;
 static char **to_attr;           /* per connection: its bound JID, escaped for an attribute */
+static char **offline_to;        /* offline mode: the recipients' bare JIDs */
+static size_t offline_next;      /* offline mode: the recipient of the next message */
 static struct event *phase_ev;   /* one-shot timer driving the phases */
 static struct event *rate_ev;    /* rate mode: the 1 ms sending tick */
 static struct event *deadline_ev;
@@ -145,6 +152,37 @@ static void send_message(gen_conn *from, size_t to)
     G.sent++;
 }
 
+/* Offline mode: K messages to the next recipients, then the ping that answers for them. */
+static void send_offline_batch(gen_conn *c)
+{
+    for (int k = 0; k < G.o.inflight; k++) {
+        char buf[1024];
+        char body[BODY_LEN + 1];
+        memset(body, 'x', BODY_LEN);
+        body[BODY_LEN] = '\0';
+        int n = snprintf(buf, sizeof buf, "<message to='%s' type='chat'><body>%s</body></message>",
+                         offline_to[offline_next++ % (size_t)G.o.recipients], body);
+        gen_conn_send(c, buf, (size_t)n);
+        G.sent++;
+    }
+    char ping[256];
+    int n = snprintf(ping, sizeof ping, "<iq type='get' id='batch' to='%s'>"
+                     "<ping xmlns='urn:xmpp:ping'/></iq>", G.o.domain);
+    gen_conn_send(c, ping, (size_t)n);
+}
+
+static void gen_on_iq_result(gen *g, gen_conn *c, const tern_xml *iq)
+{
+    const char *id = xml_attr(iq, "id");
+    if (g->o.mode != MODE_OFFLINE || !id || strcmp(id, "batch") != 0)
+        return;
+    g->received += (uint64_t)g->o.inflight;
+    if (g->in_window)
+        g->window_received += (uint64_t)g->o.inflight;
+    if (g->sending)
+        send_offline_batch(c); /* flushed when the read callback ends */
+}
+
 static void gen_on_message(gen *g, gen_conn *c, const tern_xml *msg)
 {
     const char *type = xml_attr(msg, "type");
@@ -215,7 +253,7 @@ static void report(void)
     const char *mech = G.mech_used ? G.mech_used : "none";
     /* Logins/s is wall-clock time: the generator's own CPU share says when it was the limit. */
     double login_gen_cpu = gen_cpu_login1 - gen_cpu_login0;
-    const char *modes[] = { "login", "idle", "loop", "rate" };
+    const char *modes[] = { "login", "idle", "loop", "rate", "offline" };
 
     printf("terngen %s: %s:%d %s, SASL %s, %zu sessions: %zu logged in, %zu failed\n",
            modes[o->mode], o->host, o->port, o->tls ? "STARTTLS" : "plain TCP", mech, G.n_conns,
@@ -233,7 +271,7 @@ static void report(void)
         printf(" rss_before_kib=%ld rss_after_kib=%ld rss_per_session_kib=%.2f server_threads=%ld",
                rss_before, rss_after, per, server_threads);
     }
-    if (o->mode == MODE_LOOP || o->mode == MODE_RATE) {
+    if (o->mode == MODE_LOOP || o->mode == MODE_RATE || o->mode == MODE_OFFLINE) {
         double win = (double)(t_window1 - t_window0) / 1e9;
         uint64_t got = G.window_received - window_received0;
         double mps = win > 0 ? (double)got / win : 0;
@@ -253,7 +291,7 @@ static void report(void)
         printf("  server RSS: %ld KiB before, %ld KiB with %zu sessions: %.2f KiB per session\n",
                rss_before, rss_after, G.online,
                G.online ? (double)(rss_after - rss_before) / (double)G.online : 0);
-    if (o->mode == MODE_LOOP || o->mode == MODE_RATE) {
+    if (o->mode == MODE_LOOP || o->mode == MODE_RATE || o->mode == MODE_OFFLINE) {
         double win = (double)(t_window1 - t_window0) / 1e9;
         uint64_t got = G.window_received - window_received0;
         double cpu = (double)(cpu_window1 - cpu_window0) / hz;
@@ -299,7 +337,12 @@ static void on_phase(evutil_socket_t fd, short what, void *arg)
     switch (step) {
     case 0: /* start messaging */
         G.sending = true;
-        if (o->mode == MODE_LOOP) {
+        if (o->mode == MODE_OFFLINE) {
+            for (size_t i = 0; i < G.n_conns; i++) {
+                send_offline_batch(G.conns[i]);
+                gen_conn_flush(G.conns[i]);
+            }
+        } else if (o->mode == MODE_LOOP) {
             for (size_t i = 0; i < G.n_conns; i++) {
                 for (int k = 0; k < o->inflight; k++)
                     send_message(G.conns[i], i ^ 1);
@@ -335,6 +378,8 @@ static void on_phase(evutil_socket_t fd, short what, void *arg)
             (double)(gen_now_ns() - drain_start) / 1e9 < DRAIN_SECONDS)
             return schedule(0.02);
         report();
+        if (o->mode == MODE_OFFLINE) /* every batch answered, none bounced */
+            return finish(G.received == G.sent && !G.errors && !G.failed ? 0 : 1);
         return finish(G.received + G.errors == G.sent && !G.failed ? 0 : 1);
     }
 }
@@ -365,7 +410,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: terngen --mode login|idle|loop|rate [options]\n"
+            "usage: terngen --mode login|idle|loop|rate|offline [options]\n"
             "  --host IP --port N        server (loopback)        [127.0.0.1 5222]\n"
             "  --domain D                XMPP domain              [localhost]\n"
             "  --prefix P --first N      users P<N>, P<N+1>, ...  [u 1]\n"
@@ -376,6 +421,8 @@ static void usage(FILE *f)
             "  --pairs M --inflight K    loop/rate: pairs, messages in flight each way [10 10]\n"
             "  --seconds T --warmup W    measured window and warm-up before it [5 1]\n"
             "  --rate R                  rate: messages per second in total [1000]\n"
+            "  --recipients R --recipient-first N  offline: users P<N>.. P<N+R-1>, not logged in\n"
+            "                            (offline: --pairs senders, --inflight per ping) [10 1000]\n"
             "  --concurrency C           logins in progress at once [100]\n"
             "  --login-timeout S --settle S  [120 2]\n"
             "  --server-pid PID          read the server's CPU time and RSS from /proc\n"
@@ -393,12 +440,14 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         { "seconds", 1, 0, 's' },   { "warmup", 1, 0, 'W' },   { "rate", 1, 0, 'r' },
         { "concurrency", 1, 0, 'c' }, { "login-timeout", 1, 0, 'T' }, { "settle", 1, 0, 'S' },
         { "server-pid", 1, 0, 'i' }, { "key-cache", 1, 0, 'K' }, { "label", 1, 0, 'L' },
+        { "recipients", 1, 0, 'R' }, { "recipient-first", 1, 0, 'F' },
         { "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
     };
     *o = (gen_opts){ .host = "127.0.0.1", .port = 5222, .domain = "localhost", .prefix = "u",
                      .first_user = 1, .password = "bench", .mech_auto = true, .mode = MODE_IDLE,
                      .sessions = 200, .pairs = 10, .inflight = 10, .seconds = 5, .warmup = 1,
-                     .rate = 1000, .concurrency = 100, .login_timeout = 120, .settle = 2 };
+                     .rate = 1000, .concurrency = 100, .login_timeout = 120, .settle = 2,
+                     .recipients = 10, .recipient_first = 1000 };
     bool mode_set = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -421,6 +470,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
             else if (strcmp(optarg, "idle") == 0) o->mode = MODE_IDLE;
             else if (strcmp(optarg, "loop") == 0) o->mode = MODE_LOOP;
             else if (strcmp(optarg, "rate") == 0) o->mode = MODE_RATE;
+            else if (strcmp(optarg, "offline") == 0) o->mode = MODE_OFFLINE;
             else return fprintf(stderr, "terngen: unknown mode %s\n", optarg), -1;
             break;
         case 'n': o->sessions = atol(optarg); break;
@@ -435,12 +485,15 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         case 'i': o->server_pid = (pid_t)atol(optarg); break;
         case 'K': o->key_cache = optarg; break;
         case 'L': o->label = optarg; break;
+        case 'R': o->recipients = atol(optarg); break;
+        case 'F': o->recipient_first = atol(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
     if (!mode_set || optind != argc || o->sessions < 1 || o->pairs < 1 || o->inflight < 1 ||
-        o->concurrency < 1 || o->seconds <= 0 || o->warmup < 0 || o->rate <= 0 || o->port < 1)
+        o->concurrency < 1 || o->seconds <= 0 || o->warmup < 0 || o->rate <= 0 || o->port < 1 ||
+        o->recipients < 1)
         return usage(stderr), -1;
     return 0;
 }
@@ -470,12 +523,21 @@ int main(int argc, char **argv)
         return 2;
     }
     G.n_conns = (o->mode == MODE_LOOP || o->mode == MODE_RATE) ? 2 * (size_t)o->pairs
-                                                                 : (size_t)o->sessions;
+                : o->mode == MODE_OFFLINE                  ? (size_t)o->pairs
+                                                           : (size_t)o->sessions;
+    if (o->mode == MODE_OFFLINE) {
+        offline_to = calloc((size_t)o->recipients, sizeof *offline_to);
+        for (long i = 0; offline_to && i < o->recipients; i++) {
+            char jid[512];
+            snprintf(jid, sizeof jid, "%s%ld@%s", o->prefix, o->recipient_first + i, o->domain);
+            offline_to[i] = escape_attr(jid);
+        }
+    }
     G.conns = calloc(G.n_conns, sizeof *G.conns);
     to_attr = calloc(G.n_conns, sizeof *to_attr);
     G.hist = calloc(HIST_BUCKETS, sizeof *G.hist);
     G.kc = gen_key_cache_new(G.n_conns);
-    G.on = (gen_events){ gen_on_online, gen_on_failed, gen_on_message };
+    G.on = (gen_events){ gen_on_online, gen_on_failed, gen_on_message, gen_on_iq_result };
     G.base = event_base_new();
     if (!G.conns || !to_attr || !G.hist || !G.base || gen_tls_init(&G) < 0) {
         fprintf(stderr, "terngen: setup failed\n");
@@ -506,6 +568,9 @@ int main(int argc, char **argv)
     }
     free(G.conns);
     free(to_attr);
+    for (long i = 0; offline_to && i < o->recipients; i++)
+        free(offline_to[i]);
+    free(offline_to);
     free(G.hist);
     gen_key_cache_free(G.kc);
     event_free(phase_ev);

@@ -904,6 +904,51 @@ START_TEST(test_threads_while_growing)
 }
 END_TEST
 
+/* The per-owner item count stays exact through appends, deletes (also of absent ids), a
+ * clear and an owner's deletion, and the max_items bound follows it (the queued append runs
+ * at once here: no storage thread). */
+static void append_done(void *ctx, int rc, uint64_t id)
+{
+    (void)id;
+    *(int *)ctx = rc;
+}
+
+START_TEST(test_archive_count_stays_exact)
+{
+    const char *o = "cnt@h";
+    size_t n;
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(storage_archive_append(st, "log", o, i, NULL, "x", 1, NULL), 0);
+    ck_assert_int_eq(storage_archive_count(st, "log", o, &n), 0);
+    ck_assert_uint_eq(n, 5);
+    struct storage_archive_query q = { .max = 1 };
+    collect c;
+    query(o, &q, &c);
+    uint64_t first = strtoull(c.text, NULL, 10);
+    ck_assert_int_eq(storage_archive_delete(st, "log", o, first), 0);
+    ck_assert_int_eq(storage_archive_delete(st, "log", o, first), 0); /* absent: no change */
+    ck_assert_int_eq(storage_archive_count(st, "log", o, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    int rc = 1;
+    storage_archive_append_async(st, "log", o, 5, NULL, "y", 1, 5, append_done, &rc);
+    ck_assert_int_eq(rc, 0);
+    storage_archive_append_async(st, "log", o, 6, NULL, "z", 1, 5, append_done, &rc);
+    ck_assert_int_eq(rc, TERN_STORAGE_LIMIT);
+    ck_assert_int_eq(storage_archive_clear(st, "log", o), 0);
+    ck_assert_int_eq(storage_archive_count(st, "log", o, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    storage_archive_append_async(st, "log", o, 7, NULL, "w", 1, 1, append_done, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(storage_delete_owner(st, o), 0);
+    ck_assert_int_eq(storage_archive_count(st, "log", o, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    storage_archive_append_async(st, "log", o, 8, NULL, "v", 1, 1, append_done, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(storage_archive_count(st, "log", o, &n), 0);
+    ck_assert_uint_eq(n, 1);
+}
+END_TEST
+
 static Suite *storage_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -926,6 +971,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_archive_queries);
     tcase_add_test(tc, test_archive_delete_clear_count_ids);
     tcase_add_test(tc, test_archive_many);
+    tcase_add_test(tc, test_archive_count_stays_exact);
     tcase_add_test(tc, test_survives_close_and_reopen);
     tcase_add_test(tc, test_other_process_writes_are_visible);
     tcase_add_test(tc, test_other_process_grows_map);

@@ -6,6 +6,12 @@
  *   "arc:<store>"  key:   owner '\0' id (8 bytes, big-endian, so key order is id order)
  *                  value: when (8 bytes BE) | peer length (2 bytes BE) | peer | payload
  *   "meta"         "\0seq:<store>" → last archive id handed out in that store (8 bytes BE)
+ *                  "\0cnt:<store>\0<owner>" → how many items the owner has there (8 bytes BE)
+ *
+ * The item count makes a quota check (max_items) and archive_count O(1) instead of a walk over
+ * the owner's items. It is present only when exact: an append writes it (counting the items
+ * once when it is missing: an archive written before counts existed), a delete and a clear keep
+ * it exact, and an owner whose count key would be too long for LMDB is counted by walking.
  *
  * As everywhere in the storage layer, lmdb_archive_query's callback never runs inside a
  * transaction: matches are copied out in batches and delivered after the read transaction
@@ -51,50 +57,107 @@ static void seq_key(char *buf, size_t size, const char *store, MDB_val *key)
     key->mv_size = (size_t)n < size ? (size_t)n : size - 1;
 }
 
+/* The item-count key of k's owner in `store`; false when it would be too long (then there is
+ * no count, and counting walks the items). */
+static bool count_key(lmdb_db *st, const char *store, const key_buf *k, unsigned char *buf,
+                      MDB_val *key)
+{
+    size_t store_len = strlen(store), owner_len = k->prefix_len - 1;
+    size_t len = 5 + store_len + 1 + owner_len;
+    if (len >= LMDB_KEY_BUF || len > lmdb_max_key(st))
+        return false;
+    memcpy(buf, "\0cnt:", 5);
+    memcpy(buf + 5, store, store_len);
+    buf[5 + store_len] = '\0';
+    memcpy(buf + 6 + store_len, k->data, owner_len);
+    key->mv_data = buf;
+    key->mv_size = len;
+    return true;
+}
+
+/* Counts k's owner's items by walking them, stopping at max (0: no stop). */
+static int walk_count(MDB_txn *txn, MDB_dbi dbi, const key_buf *k, size_t max, uint64_t *n)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    *n = 0;
+    MDB_val key = { k->prefix_len, (void *)k->data }, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && lmdb_key_has_prefix(&key, k) && (!max || *n < max);
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        (*n)++;
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The owner's item count from its key; *present false when there is none. */
+static int read_count(MDB_txn *txn, MDB_dbi meta, const MDB_val *ckey, uint64_t *n,
+                      bool *present)
+{
+    MDB_val val;
+    int rc = mdb_get(txn, meta, (MDB_val *)ckey, &val);
+    *present = rc == 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && val.mv_size != 8)
+        return MDB_CORRUPTED;
+    if (rc == 0)
+        *n = get_be64(val.mv_data);
+    return rc;
+}
+
+/* The owner's item count: from its key when there is one (*present), else walked. */
+static int item_count(MDB_txn *txn, MDB_dbi dbi, MDB_dbi meta, const MDB_val *ckey,
+                      const key_buf *k, uint64_t *n, bool *present)
+{
+    *present = false;
+    if (ckey) {
+        int rc = read_count(txn, meta, ckey, n, present);
+        if (rc || *present)
+            return rc;
+    }
+    return walk_count(txn, dbi, k, 0, n);
+}
+
+static int put_count(MDB_txn *txn, MDB_dbi meta, const MDB_val *ckey, uint64_t n)
+{
+    unsigned char buf[8];
+    put_be64(buf, n);
+    MDB_val val = { 8, buf };
+    return mdb_put(txn, meta, (MDB_val *)ckey, &val, 0);
+}
+
 struct append_arg {
     MDB_dbi dbi, meta;
     const char *store;
     key_buf *k;          /* owner + '\0'; the id is written after the prefix */
+    const MDB_val *ckey; /* the owner's item-count key, or NULL */
     unsigned char *value;
     size_t len;
     size_t max_items;    /* 0: no bound */
     uint64_t id;
 };
 
-/* Whether the owner of k has max items or more, counted in txn (stops counting at max). */
-static int owner_has(MDB_txn *txn, MDB_dbi dbi, const key_buf *k, size_t max, bool *full)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc)
-        return rc;
-    size_t n = 0;
-    MDB_val key = { k->prefix_len, (void *)k->data }, val;
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0 && lmdb_key_has_prefix(&key, k) && n < max;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        n++;
-    mdb_cursor_close(cur);
-    *full = n >= max;
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-
-/* Takes the next id from the store's counter and writes counter and item in one transaction,
- * so ids never repeat, even after the newest item was deleted. */
+/* Takes the next id from the store's counter and writes counter, item and item count in one
+ * transaction, so ids never repeat, even after the newest item was deleted. */
 static int append_op(MDB_txn *txn, void *arg)
 {
     struct append_arg *a = arg;
     char sbuf[256];
     MDB_val skey, sval;
     int rc;
-    if (a->max_items) {
-        bool full;
-        if ((rc = owner_has(txn, a->dbi, a->k, a->max_items, &full)))
+    uint64_t items = 0;
+    bool present = false;
+    if (a->ckey) {
+        if ((rc = item_count(txn, a->dbi, a->meta, a->ckey, a->k, &items, &present)))
             return rc;
-        if (full)
-            return TERN_STORAGE_LIMIT; /* passed on by lmdb_write, unlogged */
+    } else if (a->max_items && (rc = walk_count(txn, a->dbi, a->k, a->max_items, &items))) {
+        return rc;
     }
+    if (a->max_items && items >= a->max_items)
+        return TERN_STORAGE_LIMIT; /* passed on by lmdb_write, unlogged */
     seq_key(sbuf, sizeof sbuf, a->store, &skey);
     rc = mdb_get(txn, a->meta, &skey, &sval);
     uint64_t last = 0;
@@ -110,6 +173,8 @@ static int append_op(MDB_txn *txn, void *arg)
     sval.mv_data = idbuf;
     sval.mv_size = 8;
     if ((rc = mdb_put(txn, a->meta, &skey, &sval, 0)))
+        return rc;
+    if (a->ckey && (rc = put_count(txn, a->meta, a->ckey, items + 1)))
         return rc;
     put_be64(a->k->data + a->k->prefix_len, a->id);
     MDB_val key = { a->k->prefix_len + 8, a->k->data }, val = { a->len, a->value };
@@ -144,7 +209,11 @@ int lmdb_archive_append(void *db, const char *store, const char *owner, time_t w
         memcpy(value + ARCHIVE_HEADER_LEN, peer, peer_len);
     if (len)
         memcpy(value + ARCHIVE_HEADER_LEN + peer_len, payload, len);
-    struct append_arg a = { dbi, meta, store, &k, value, vlen, max_items, 0 };
+    unsigned char cbuf[LMDB_KEY_BUF];
+    MDB_val ckey;
+    bool counted = count_key(st, store, &k, cbuf, &ckey);
+    struct append_arg a = { dbi, meta, store, &k, counted ? &ckey : NULL, value, vlen, max_items,
+                            0 };
     int ret = lmdb_write(st, "archive append", append_op, &a);
     free(value);
     if (ret == 0 && id_out)
@@ -343,60 +412,118 @@ int lmdb_archive_query(void *db, const char *store, const char *owner,
 
 /* ---- delete, clear, count ---- */
 
+struct remove_arg {
+    MDB_dbi dbi, meta;
+    const key_buf *k;    /* owner '\0' id for a delete; owner '\0' for a clear */
+    const MDB_val *ckey; /* the owner's item-count key, or NULL */
+};
+
+/* One item, and the count down by one when it was there. */
+static int delete_op(MDB_txn *txn, void *arg)
+{
+    struct remove_arg *a = arg;
+    MDB_val key = { a->k->len, (void *)a->k->data };
+    int rc = mdb_del(txn, a->dbi, &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* deleting what is absent is not an error */
+    if (rc || !a->ckey)
+        return rc;
+    uint64_t n = 0;
+    bool present;
+    if ((rc = read_count(txn, a->meta, a->ckey, &n, &present)) || !present)
+        return rc; /* no count yet: the next append walks and writes one */
+    return put_count(txn, a->meta, a->ckey, n ? n - 1 : 0);
+}
+
+/* Every item of the owner, and its count. Re-seeking after each delete is O(n log n) but leans
+ * on nothing subtle about cursor positions after mdb_cursor_del. */
+static int clear_op(MDB_txn *txn, void *arg)
+{
+    struct remove_arg *a = arg;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, a->dbi, &cur);
+    if (rc)
+        return rc;
+    for (;;) {
+        MDB_val key = { a->k->prefix_len, (void *)a->k->data }, val;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_key_has_prefix(&key, a->k))) {
+            rc = 0;
+            break;
+        }
+        if (rc || (rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && a->ckey) {
+        rc = mdb_del(txn, a->meta, (MDB_val *)a->ckey, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    return rc;
+}
+
+/* The dbis and keys of a delete (id given) or a clear of owner's items in store. */
+static int remove_prepare(lmdb_db *st, const char *store, const char *owner, const uint64_t *id,
+                          struct remove_arg *a, key_buf *k, unsigned char *cbuf, MDB_val *ckey)
+{
+    unsigned char idbuf[8];
+    if (id)
+        put_be64(idbuf, *id);
+    if (lmdb_get_dbi(st, "arc", store, &a->dbi) < 0 ||
+        lmdb_get_dbi(st, "meta", NULL, &a->meta) < 0 ||
+        lmdb_key_make(st, k, owner, true, id ? idbuf : NULL, id ? 8 : 0) < 0)
+        return -1;
+    a->k = k;
+    a->ckey = count_key(st, store, k, cbuf, ckey) ? ckey : NULL;
+    return 0;
+}
+
 int lmdb_archive_delete(void *db, const char *store, const char *owner, uint64_t id)
 {
     lmdb_db *st = db;
-    MDB_dbi dbi;
+    struct remove_arg a;
     key_buf k;
-    unsigned char idbuf[8];
-    put_be64(idbuf, id);
-    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
-        lmdb_key_make(st, &k, owner, true, idbuf, 8) < 0)
+    unsigned char cbuf[LMDB_KEY_BUF];
+    MDB_val ckey;
+    if (remove_prepare(st, store, owner, &id, &a, &k, cbuf, &ckey) < 0)
         return -1;
-    return lmdb_delete_key(st, dbi, &k, "archive delete");
+    return lmdb_write(st, "archive delete", delete_op, &a);
 }
 
 /* Leaves the store's id counter alone: ids stay unique across a clear. */
 int lmdb_archive_clear(void *db, const char *store, const char *owner)
 {
     lmdb_db *st = db;
-    MDB_dbi dbi;
+    struct remove_arg a;
     key_buf k;
-    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
-        lmdb_key_make(st, &k, owner, true, NULL, 0) < 0)
+    unsigned char cbuf[LMDB_KEY_BUF];
+    MDB_val ckey;
+    if (remove_prepare(st, store, owner, NULL, &a, &k, cbuf, &ckey) < 0)
         return -1;
-    return lmdb_delete_prefix(st, dbi, &k, "archive clear");
+    return lmdb_write(st, "archive clear", clear_op, &a);
 }
 
 int lmdb_archive_count(void *db, const char *store, const char *owner, size_t *count)
 {
     lmdb_db *st = db;
-    MDB_dbi dbi;
+    struct remove_arg a;
     key_buf k;
-    if (lmdb_get_dbi(st, "arc", store, &dbi) < 0 ||
-        lmdb_key_make(st, &k, owner, true, NULL, 0) < 0)
+    unsigned char cbuf[LMDB_KEY_BUF];
+    MDB_val ckey;
+    if (remove_prepare(st, store, owner, NULL, &a, &k, cbuf, &ckey) < 0)
         return -1;
     MDB_txn *txn;
-    MDB_cursor *cur;
     if (lmdb_read_begin(st, &txn, "archive count") < 0)
         return -1;
-    size_t n = 0;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc == 0) {
-        MDB_val key = { k.prefix_len, k.data }, val;
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-             rc == 0 && lmdb_key_has_prefix(&key, &k);
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-            n++;
-        if (rc == MDB_NOTFOUND || rc == 0)
-            rc = 0;
-        mdb_cursor_close(cur);
-    }
+    uint64_t n = 0;
+    bool present;
+    int rc = item_count(txn, a.dbi, a.meta, a.ckey, &k, &n, &present);
     lmdb_read_end(st, txn);
     if (rc) {
         log_error(0, "storage: archive count: %s", mdb_strerror(rc));
         return -1;
     }
-    *count = n;
+    *count = (size_t)n;
     return 0;
 }

@@ -64,6 +64,8 @@ int lmdb_delete_owner(void *db, const char *owner)
             ret = -1;
         } else if (strcmp(kind, "kv") == 0) {
             ret = lmdb_delete_key(st, dbi, &exact, "deleting an owner");
+        } else if (strcmp(kind, "arc") == 0) {
+            ret = lmdb_archive_clear(st, store, owner); /* items and their count */
         } else {
             ret = lmdb_delete_prefix(st, dbi, &prefix, "deleting an owner");
         }

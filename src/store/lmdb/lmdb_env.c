@@ -414,6 +414,11 @@ int lmdb_key_make(lmdb_db *st, key_buf *k, const char *owner, bool sep,
     return 0;
 }
 
+size_t lmdb_max_key(const lmdb_db *st)
+{
+    return st->max_key;
+}
+
 bool lmdb_key_has_prefix(const MDB_val *key, const key_buf *k)
 {
     return key->mv_size >= k->prefix_len && memcmp(key->mv_data, k->data, k->prefix_len) == 0;

@@ -64,6 +64,8 @@ typedef struct key_buf {
     size_t prefix_len;  /* owner + '\0' */
 } key_buf;
 
+/* The longest key LMDB takes in this environment. */
+size_t lmdb_max_key(const lmdb_db *db);
 /* Builds owner [ '\0' suffix ]. Fails (logged) when the key is empty or exceeds LMDB's limit. */
 int lmdb_key_make(lmdb_db *db, key_buf *k, const char *owner, bool sep, const void *suffix,
                   size_t suffix_len);
