@@ -38,6 +38,7 @@ int tern_server_reload(char *err, size_t err_len)
     tls_ctx_unref(server.tls);
     server.tls = tls;
     log_set_level((tern_log_level)fresh->log_level);
+    storage_set_queue_max(server.storage, fresh->storage_queue_max);
     log_info(0, "configuration and certificates reloaded (listeners, hosts and modules change "
                 "on restart)");
     return 0;

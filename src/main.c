@@ -306,6 +306,7 @@ static int start_storage_thread(char *err, size_t err_len)
         snprintf(err, err_len, "cannot create the storage thread's inbox: %s", strerror(errno));
         return -1;
     }
+    storage_set_queue_max(server.storage, server.cfg->storage_queue_max);
     return storage_start_thread(server.storage, storage_wake, storage_inbox, err, err_len);
 }
 

@@ -193,8 +193,8 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
 /* ---- delivering ----
  *
  * A delivery reads the stored messages on the storage thread (after every append queued
- * before it) into a slot of the session's output (tern_session_reserve()), so they come before
- * anything the session was sent meanwhile, and queues their deletes. One delivery per account
+ * before it), a page at a time, into a slot of the session's output (tern_session_reserve()),
+ * so they come before anything the session was sent meanwhile, and queues their deletes. One delivery per account
  * runs at a time: a second session that becomes available meanwhile waits for the first to
  * finish (and its deletes to be queued), then gets only what was stored since, as it would
  * have had the first been instant. */
@@ -203,12 +203,17 @@ static tern_event_result offline_store_message(const tern_stanza_event *ev, void
 static const char delivery_key;
 static char delivery_mark;
 
+/* Stored messages read per query: a long queue is delivered page by page, so memory holds one
+ * page at a time whatever the quota. */
+#define OFFLINE_PAGE 64
+
 typedef struct delivery delivery;
 struct delivery {
     offline_state *st;
     tern_output_slot *slot;
     char *owner;
     size_t sent;
+    uint64_t last_id;   /* the last item read: the next page starts after it */
     delivery *next; /* the account's deliveries waiting for this one */
 };
 
@@ -231,6 +236,7 @@ static int deliver_one(void *ctx, const storage_archive_item *item)
     tern_session *s = tern_slot_session(d->slot);
     if (!s)
         return 1; /* the session ended: what is stored stays for the next one */
+    d->last_id = item->id;
     tern_storage *storage = tern_host_storage(d->st->host);
     tern_xml *x = tern_stanza_parse(item->payload, item->payload_len);
     if (!x) {
@@ -258,6 +264,10 @@ static void delivery_done(void *ctx, int rc)
     delivery *d = ctx;
     offline_state *st = d->st;
     tern_session *s = tern_slot_session(d->slot);
+    if (rc == 1 && s) {
+        start_query(d); /* the next page */
+        return;
+    }
     if (rc < 0)
         log_error(s ? tern_session_id(s) : 0, "offline: could not read the queue of %s",
                   d->owner);
@@ -283,7 +293,7 @@ static void delivery_done(void *ctx, int rc)
 static void start_query(delivery *d)
 {
     /* Id order is arrival order: oldest first (XEP-0160 §2). */
-    struct storage_archive_query q = { 0 };
+    struct storage_archive_query q = { .after_id = d->last_id, .max = OFFLINE_PAGE };
     storage_archive_query_async(tern_host_storage(d->st->host), OFFLINE_STORE, d->owner, &q,
                                 deliver_one, delivery_done, d);
 }

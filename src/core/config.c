@@ -77,7 +77,7 @@ static bool kind_is_list(value_kind kind)
 typedef enum key_id {
     K_SERVER_DATA_DIR, K_SERVER_LOG_LEVEL, K_SERVER_WORKERS, K_SERVER_ADMINS,
     K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE, K_SERVER_CONTROL_SOCKET,
-    K_SERVER_MAX_STORAGE_SIZE,
+    K_SERVER_MAX_STORAGE_SIZE, K_SERVER_STORAGE_QUEUE_MAX,
     K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
     K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
     K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
@@ -116,6 +116,8 @@ static const key_spec keys[K_COUNT] = {
                                   0 },
     [K_SERVER_MAX_STORAGE_SIZE] = { SEC_SERVER, "max_storage_size", V_SIZE,
                                     C(max_storage_size), 0, (1ul << 50) },
+    [K_SERVER_STORAGE_QUEUE_MAX] = { SEC_SERVER, "storage_queue_max", V_SIZE,
+                                     C(storage_queue_max), 65536, (1ul << 40) },
     [K_TLS_CERT] = { SEC_TLS, "cert", V_PATH_OPT, C(tls_cert), 0, 0 },
     [K_TLS_KEY] = { SEC_TLS, "key", V_PATH_OPT, C(tls_key), 0, 0 },
     [K_TLS_CA_FILE] = { SEC_TLS, "ca_file", V_PATH_OPT, C(tls_ca_file), 0, 0 },
@@ -779,6 +781,7 @@ config *config_load(const char *path, char *err, size_t err_len)
 
     cfg->log_level = TERN_LOG_INFO;
     cfg->c2s_max_stanza_size = 262144;
+    cfg->storage_queue_max = 32u << 20;
     cfg->c2s_require_tls = true;
     cfg->c2s_max_connections = 10000;
     cfg->c2s_login_timeout = 60;

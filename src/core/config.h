@@ -71,6 +71,7 @@ typedef struct config {
     char *pid_file;           /* absolute; default "<data_dir>/ternd.pid" */
     char *control_socket;     /* absolute; default "<data_dir>/ternd.ctl" (control.h) */
     size_t max_storage_size;  /* bytes the data file may grow to; 0 (default): the disk's */
+    size_t storage_queue_max; /* bytes of queued storage writes before the main loop waits */
 
     /* [tls] */
     char *tls_cert, *tls_key; /* absolute, or NULL */

@@ -39,6 +39,11 @@ void storage_get_write_stats(tern_storage *st, unsigned long long *writes,
  * (ternctl) an _async call does its work at once and calls done before it returns. */
 int storage_start_thread(tern_storage *st, void (*wake)(void *arg), void *arg, char *err,
                          size_t err_len);
+/* The bytes of queued work (values, payloads, keys) past which an _async call waits for the
+ * storage thread to catch up before it returns ([server] storage_queue_max): when the disk
+ * cannot keep up, the main loop slows to its pace instead of queueing without bound. Any
+ * time, before or after the thread starts; 0 keeps the default (32 MiB). */
+void storage_set_queue_max(tern_storage *st, size_t bytes);
 /* On the main loop: runs the completions that are ready, in queue order. */
 void storage_run_completions(tern_storage *st);
 /* On the main loop: waits until everything queued is done and its completions ran, and what

@@ -18,6 +18,7 @@ struct tern_storage {
     atomic_ullong bytes;              /* owner + key + value bytes of those writes */
     atomic_ullong commits;            /* durable transactions */
     storage_queue *queue;             /* the storage thread, once started; else NULL */
+    size_t queue_max;                 /* storage_set_queue_max; 0: the default */
 };
 
 /* storage_stats.c: a committed write of `bytes` bytes, and a durable transaction (a batch of

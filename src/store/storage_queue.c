@@ -15,6 +15,11 @@
  * thread got. The wait blocks the main loop, but only when a module mixes both kinds of call
  * for the same data, and only for one commit.
  *
+ * Bounded. The bytes an op carries (values, payloads, keys) are counted from queueing until the
+ * thread finished it; past [server] storage_queue_max, queueing waits for the thread to get
+ * back under half of it. A disk that cannot keep up then slows the main loop to its pace (as
+ * plain calls would) instead of letting a flood of messages grow the queue without bound.
+ *
  * Threads. The queue and the finished lists are guarded by `lock`; `pending`, the sequence
  * numbers handed out and `queued` belong to the main loop alone. An op belongs to the main
  * loop until queued, to the thread until it is on the finished list, then to the main loop
@@ -37,6 +42,9 @@
 /* Writes per transaction at most: bounds what one failed commit takes with it and how long
  * the thread holds LMDB's write lock (ternctl waits for it). */
 #define BATCH_MAX 512
+#define QUEUE_MAX_DEFAULT ((size_t)32 << 20)
+/* What an op costs besides the bytes it carries (the struct, its strings' headers). */
+#define OP_OVERHEAD 256
 
 typedef enum op_kind {
     OP_KV_PUT,
@@ -56,6 +64,7 @@ struct storage_op {
     uint64_t seq;
     char *store, *owner, *peer;
     char *pending_key;              /* "store\nowner" for a write */
+    size_t bytes;                   /* what it counts against storage_queue_max */
     void *value;                    /* kv value or archive payload */
     size_t len;
     storage_map_change *changes;    /* copies: keys and values owned by the op */
@@ -86,6 +95,7 @@ struct storage_queue {
     storage_op *head, *tail;        /* queued, not yet taken */
     storage_op *done_head, *done_tail; /* finished, completions not yet run */
     uint64_t finished_seq;          /* every op up to this one is finished */
+    size_t in_flight;               /* bytes of the ops queued and not yet finished */
     bool stopping;
     void (*wake)(void *arg);
     void *wake_arg;
@@ -323,7 +333,11 @@ static void *queue_main(void *arg)
 
         run_list(st, list);
 
+        size_t bytes = 0;
+        for (storage_op *op = list; op; op = op->next)
+            bytes += op->bytes;
         pthread_mutex_lock(&q->lock);
+        q->in_flight -= bytes;
         bool first_done = !q->done_head;
         if (q->done_tail)
             q->done_tail->next = list;
@@ -437,6 +451,11 @@ size_t storage_queued(tern_storage *st)
     return st->queue ? st->queue->queued : 0;
 }
 
+void storage_set_queue_max(tern_storage *st, size_t bytes)
+{
+    st->queue_max = bytes;
+}
+
 /* ---- queueing (main loop) ---- */
 
 static storage_op *op_new(op_kind kind, const char *store, const char *owner)
@@ -467,7 +486,17 @@ static void enqueue(tern_storage *st, storage_op *op)
         op->pending_key = xasprintf("%s\n%s", op->store, op->owner);
         hashmap_put(q->pending, op->pending_key, (void *)(uintptr_t)op->seq);
     }
+    op->bytes = OP_OVERHEAD + strlen(op->store) + strlen(op->owner) + op->len;
+    for (size_t i = 0; i < op->n_changes; i++)
+        op->bytes += strlen(op->changes[i].key) + op->changes[i].len;
+    size_t max = st->queue_max ? st->queue_max : QUEUE_MAX_DEFAULT;
     pthread_mutex_lock(&q->lock);
+    if (q->in_flight + op->bytes > max && q->in_flight > 0) {
+        /* Over the bound: wait until the thread is back under half of it. */
+        while (q->in_flight > max / 2)
+            pthread_cond_wait(&q->progress, &q->lock);
+    }
+    q->in_flight += op->bytes;
     if (q->tail)
         q->tail->next = op;
     else

@@ -286,7 +286,8 @@ void tern_session_send_past(tern_session *session, const tern_xml *stanza, int p
  * with tern_slot_send() and calls tern_slot_release(), which sends the slot's stanzas and
  * then what was held (through the delivery hooks, in order). So the client sees what it
  * would have seen had the work been instant: the reply to its next stanza comes after the
- * answer to this one. Release every slot (the slot is freed by it: do not use it after); a
+ * answer to this one. What is sent into a slot with nothing ahead of it goes out at once (a
+ * long answer streams). Release every slot (the slot is freed by it: do not use it after); a
  * module's open slots are released when it unloads. After the session ended, the slot stays
  * valid until released, tern_slot_session() returns NULL and tern_slot_send() drops. */
 typedef struct tern_output_slot tern_output_slot;

@@ -112,8 +112,15 @@ tern_session *tern_slot_session(const tern_output_slot *slot)
 
 void tern_slot_send(tern_output_slot *slot, const tern_xml *stanza)
 {
-    if (!slot->q->session || slot->released)
+    session_order *q = slot->q;
+    if (!q->session || slot->released)
         return;
+    if (q->head && q->head->slot == slot) {
+        /* Nothing is ahead of it: out at once, so a long answer streams instead of piling
+         * up in the slot. */
+        q->deliver(q->session, stanza);
+        return;
+    }
     if (slot->n == slot->cap) {
         slot->cap = slot->cap ? slot->cap * 2 : 4;
         slot->stanzas = xrealloc(slot->stanzas, slot->cap * sizeof *slot->stanzas);

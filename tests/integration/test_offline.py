@@ -423,3 +423,37 @@ def test_poezio_gets_an_offline_message_once(poezio_srv):
     assert b"just once" not in sync(poezio, "p3") + sync(shy, "s3")
     for s in (shy, alice, poezio, later):
         s.close()
+
+
+def test_a_queue_stored_before_item_counts_keeps_its_quota(tmp_path, pki):
+    """An older ternd kept no per-account item count: the first append counts the queue once
+    and keeps the count from then on, so the quota holds exactly for such a queue too."""
+    lmdb = pytest.importorskip("lmdb")  # Debian's python3-lmdb (bootstrap installs it)
+    srv = TernServer(tmp_path, pki, modules=MODULES,
+                     extra_config="[module offline]\nquota = 5\n")
+    srv.add_user("alice@localhost", "alice-secret")
+    srv.add_user("bob@localhost", "bob-secret")
+    env = lmdb.open(str(tmp_path / "var"), max_dbs=128, map_size=1 << 30)
+    with env.begin(write=True) as txn:
+        arc = env.open_db(b"arc:offline", txn=txn)
+        meta = env.open_db(b"meta", txn=txn)
+        for i in range(1, 4):  # layout of lmdb_archive.c: owner \0 id; when, peer, payload
+            payload = (f"<message from='alice@localhost/old' to='bob@localhost' type='chat' "
+                       f"id='old{i}'><body>old {i}</body></message>").encode()
+            peer = b"alice@localhost"
+            value = int(time.time()).to_bytes(8, "big") + len(peer).to_bytes(2, "big") + peer
+            txn.put(b"bob@localhost\0" + i.to_bytes(8, "big"), value + payload, db=arc)
+        txn.put(b"\0seq:offline", (3).to_bytes(8, "big"), db=meta)
+    env.close()
+    srv.start()
+    alice = login(srv, "alice", "alice-secret")
+    for i in range(1, 4):
+        send_chat(alice, "bob@localhost", f"new {i}", f"n{i}")
+    back = messages(sync(alice, "a1"))
+    assert [m.get("id") for m in back] == ["n3"]  # 3 old + 2 new fill the quota of 5
+    alice.close()
+    b = login(srv, "bob", "bob-secret")
+    got = messages(sync(b, "b1"))
+    assert [body(m) for m in got] == ["old 1", "old 2", "old 3", "new 1", "new 2"]
+    b.close()
+    srv.check_clean_exit()

@@ -169,6 +169,7 @@ START_TEST(test_design_sample)
     ck_assert_uint_eq(cfg->c2s_tls_listen.n, 1);
     assert_addr4(&cfg->c2s_tls_listen.items[0], "127.0.0.1:5223", "127.0.0.1", 5223);
     ck_assert_uint_eq(cfg->c2s_max_stanza_size, 262144);
+    ck_assert_uint_eq(cfg->storage_queue_max, 32u << 20);
     ck_assert(cfg->c2s_require_tls);
     ck_assert_uint_eq(cfg->c2s_max_connections, 10000);
     ck_assert_uint_eq(cfg->c2s_login_timeout, 60);
@@ -565,6 +566,9 @@ START_TEST(test_error_numbers)
                      expect(2, "invalid workers 'many' (expected auto or 1..256)"));
     ck_assert_str_eq(load_error("[server]\nworkers = -1\n" MINIMAL_HOST),
                      expect(2, "invalid workers '-1' (expected auto or 1..256)"));
+    ck_assert_str_eq(load_error("[server]\nstorage_queue_max = 1000\n" MINIMAL_HOST),
+                     expect(2, "invalid storage_queue_max '1000' "
+                               "(expected a whole number in 65536..1099511627776)"));
     ck_assert_str_eq(load_error("[c2s]\nmax_stanza_size = 1023\n" MINIMAL_HOST),
                      expect(2, "invalid max_stanza_size '1023' "
                                "(expected a whole number in 1024..16777216)"));

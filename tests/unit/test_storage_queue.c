@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/storage_env.h"
@@ -393,6 +394,52 @@ START_TEST(test_full_map_refuses_only_what_does_not_fit)
 }
 END_TEST
 
+static void *release_later(void *arg)
+{
+    usleep(300 * 1000);
+    block_end(arg);
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Past storage_queue_max the queueing call waits for the thread: with the commit held up for
+ * 300 ms, queueing 400 KiB against a 64 KiB bound takes about that long, and nothing is lost;
+ * under the bound it does not wait. */
+START_TEST(test_a_full_queue_makes_the_caller_wait)
+{
+    storage_set_queue_max(st, 64 * 1024);
+    rec.n = 0;
+    static unsigned char chunk[4096];
+    blocker b;
+    block_start(&b);
+    double t0 = now_s();
+    for (int i = 0; i < 8; i++) /* 32 KiB: under the bound */
+        storage_archive_append_async(st, "offline", "gus@h", i, NULL, chunk, sizeof chunk, 0,
+                                     write_done, tag_of(i));
+    ck_assert(now_s() - t0 < 0.2);
+    pthread_t releaser;
+    ck_assert_int_eq(pthread_create(&releaser, NULL, release_later, &b), 0);
+    for (int i = 8; i < 100; i++)
+        storage_archive_append_async(st, "offline", "gus@h", i, NULL, chunk, sizeof chunk, 0,
+                                     write_done, tag_of(i));
+    ck_assert(now_s() - t0 >= 0.25);
+    pthread_join(releaser, NULL);
+    storage_drain(st);
+    ck_assert_uint_eq(rec.n, 100);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(rec.rc[i], 0);
+    size_t n;
+    ck_assert_int_eq(storage_archive_count(st, "offline", "gus@h", &n), 0);
+    ck_assert_uint_eq(n, 100);
+}
+END_TEST
+
 /* Without the storage thread (ternctl) an _async call completes before it returns. */
 START_TEST(test_without_the_thread_calls_run_at_once)
 {
@@ -425,6 +472,7 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_batch_opens_stores_and_grows_the_map);
     tcase_add_test(tc, test_full_map_refuses_only_what_does_not_fit);
     tcase_add_test(tc, test_without_the_thread_calls_run_at_once);
+    tcase_add_test(tc, test_a_full_queue_makes_the_caller_wait);
     suite_add_tcase(s, tc);
     return s;
 }
