@@ -274,11 +274,61 @@ static tern_event_result vcard_get(const tern_stanza_event *ev, void *data)
     return TERN_HANDLED;
 }
 
+/* A vCard change on its way to the storage thread. The answer waits for the commit in a
+ * slot of the sender's output (tern_session_reserve()), so a get the client sends right
+ * after is answered after it, and sees the new vCard. */
+typedef struct pending_set {
+    vcard_state *st;
+    tern_output_slot *slot;
+    tern_xml *request;   /* referenced: the answer's id and addresses */
+    char *owner;
+    photo_info info;     /* what the new vCard says about the avatar */
+} pending_set;
+
+/* The answer to the request, from the account to the session that sent it. */
+static void answer(pending_set *p, tern_xml *reply)
+{
+    if (!reply)
+        return;
+    const char *from = xml_attr(p->request, "to"), *to = xml_attr(p->request, "from");
+    xml_set_attr(reply, "from", from ? from : p->owner);
+    if (to)
+        xml_set_attr(reply, "to", to);
+    tern_slot_send(p->slot, reply);
+    xml_unref(reply);
+}
+
+static void vcard_stored(void *ctx, int rc, uint64_t id)
+{
+    (void)id;
+    pending_set *p = ctx;
+    tern_session *s = tern_slot_session(p->slot);
+    if (rc < 0) {
+        answer(p, stanza_error_reply(p->request, tern_storage_error(rc), NULL));
+    } else {
+        /* Every session of the account advertises the new hash from its next presence on;
+         * XEP-0153 §4.2 leaves re-sending presence to the client. */
+        tern_host_each_session(p->st->host, p->owner, recache_session, &p->info);
+        log_debug(s ? tern_session_id(s) : 0, "vcard: %s updated its vCard%s", p->owner,
+                  p->info.has_photo ? " (with a photo)" : "");
+        tern_xml *result = xml_new("iq", NS_CLIENT);
+        xml_set_attr(result, "type", "result");
+        const char *req_id = xml_attr(p->request, "id");
+        if (req_id)
+            xml_set_attr(result, "id", req_id);
+        answer(p, result);
+    }
+    tern_slot_release(p->slot);
+    xml_unref(p->request);
+    free(p->owner);
+    free(p);
+}
+
 /* XEP-0054 §3.2: the account replaces its whole vCard. */
 static tern_event_result vcard_set(const tern_stanza_event *ev, void *data)
 {
     vcard_state *st = data;
-    if (!from_account_itself(ev)) {
+    if (!from_account_itself(ev) || !ev->origin) {
         /* §3.2: "the server MUST return a stanza error, which SHOULD be <forbidden/>". */
         tern_reply_error(ev, STANZA_ERR_FORBIDDEN,
                          "only the account itself may change its vCard");
@@ -286,37 +336,39 @@ static tern_event_result vcard_set(const tern_stanza_event *ev, void *data)
     }
     const tern_xml *vcard = xml_child(ev->stanza, "vCard", NS_VCARD);
     tern_storage *storage = tern_host_storage(st->host);
-    int r;
+    pending_set *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->st = st;
+    p->request = ev->stanza;
+    xml_ref(p->request);
+    p->owner = strdup(ev->to->bare);
+    if (!p->owner)
+        abort();
+    photo_from_vcard(vcard, &p->info);
     if (!xml_first_element(vcard) && !xml_first_attr(vcard)) {
         /* An empty vCard is no vCard: nothing is stored, as if never set. */
-        r = storage_kv_delete(storage, VCARD_STORE, ev->to->bare);
-    } else {
-        tern_buf buf;
-        buf_init(&buf);
-        xml_serialize(vcard, NS_CLIENT, &buf);
-        unsigned long max_size = tern_setting_uint(st->host, "vcard", "max_size");
-        if (buf.len > max_size) {
-            buf_free(&buf);
-            char text[96];
-            snprintf(text, sizeof text, "the vCard is larger than %lu bytes", max_size);
-            tern_reply_error(ev, STANZA_ERR_NOT_ACCEPTABLE, text);
-            return TERN_HANDLED;
-        }
-        r = storage_kv_put(storage, VCARD_STORE, ev->to->bare, buf.data, buf.len);
-        buf_free(&buf);
-    }
-    if (r < 0) {
-        tern_reply_error(ev, tern_storage_error(r), NULL);
+        p->slot = tern_session_reserve(ev->origin);
+        storage_kv_delete_async(storage, VCARD_STORE, ev->to->bare, vcard_stored, p);
         return TERN_HANDLED;
     }
-    /* Every session of the account advertises the new hash from its next presence on;
-     * XEP-0153 §4.2 leaves re-sending presence to the client. */
-    photo_info info;
-    photo_from_vcard(vcard, &info);
-    tern_host_each_session(st->host, ev->to->bare, recache_session, &info);
-    log_debug(ev->origin ? tern_session_id(ev->origin) : 0, "vcard: %s updated its vCard%s",
-              ev->to->bare, info.has_photo ? " (with a photo)" : "");
-    tern_reply(ev, tern_iq_result_new(ev));
+    tern_buf buf;
+    buf_init(&buf);
+    xml_serialize(vcard, NS_CLIENT, &buf);
+    unsigned long max_size = tern_setting_uint(st->host, "vcard", "max_size");
+    if (buf.len > max_size) {
+        buf_free(&buf);
+        xml_unref(p->request);
+        free(p->owner);
+        free(p);
+        char text[96];
+        snprintf(text, sizeof text, "the vCard is larger than %lu bytes", max_size);
+        tern_reply_error(ev, STANZA_ERR_NOT_ACCEPTABLE, text);
+        return TERN_HANDLED;
+    }
+    p->slot = tern_session_reserve(ev->origin);
+    storage_kv_put_async(storage, VCARD_STORE, ev->to->bare, buf.data, buf.len, vcard_stored, p);
+    buf_free(&buf);
     return TERN_HANDLED;
 }
 

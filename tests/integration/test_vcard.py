@@ -146,6 +146,21 @@ def test_vcard_round_trip_keeps_special_characters(server):
     alice.close()
 
 
+def test_a_get_sent_right_after_a_set_sees_it_and_is_answered_after_it(server):
+    """The set is committed on the storage thread; the client, which sends the get without
+    waiting, still gets the set's result first and the new vCard in the get's."""
+    alice = login(server, "alice", "pipelined")
+    for n in range(3):
+        alice.send(f"<iq type='set' id='ps{n}'><vCard xmlns='vcard-temp'><FN>Take {n}</FN>"
+                   f"</vCard></iq><iq type='get' id='pg{n}'><vCard xmlns='vcard-temp'/></iq>")
+        m = alice.read_until(rf"<iq[^>]*?id='pg{n}'[^>]*?>.*?</iq>".encode())
+        text = m.string[:m.end()]
+        set_at, get_at = text.find(f"id='ps{n}'".encode()), text.find(f"id='pg{n}'".encode())
+        assert 0 <= set_at < get_at, text
+        assert vcard_of(ET.fromstring(m.group(0))).findtext(f"{{{NS_VCARD}}}FN") == f"Take {n}"
+    alice.close()
+
+
 def test_another_user_reads_the_vcard_but_cannot_change_it(server):
     alice = login(server, "alice")
     assert set_vcard(alice, "s1", SPECIAL_VCARD).get("type") == "result"
