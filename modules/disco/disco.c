@@ -59,13 +59,24 @@ static tern_event_result host_info(const tern_stanza_event *ev, void *data)
     return TERN_HANDLED;
 }
 
+static void add_item(void *ctx, const char *domain, const char *name)
+{
+    tern_xml *item = xml_add_child(ctx, "item", NS_DISCO_ITEMS);
+    xml_set_attr(item, "jid", domain);
+    if (name)
+        xml_set_attr(item, "name", name);
+}
+
+/* XEP-0030 §4: the host's items are the services at domains of their own its modules serve
+ * (tern_serve_domain()). */
 static tern_event_result host_items(const tern_stanza_event *ev, void *data)
 {
-    (void)data;
+    disco_state *st = data;
     if (unknown_node(ev, NS_DISCO_ITEMS))
         return TERN_HANDLED;
     tern_xml *reply = tern_iq_result_new(ev);
-    xml_add_child(reply, "query", NS_DISCO_ITEMS);
+    tern_xml *query = xml_add_child(reply, "query", NS_DISCO_ITEMS);
+    tern_served_each(st->host, add_item, query);
     tern_reply(ev, reply);
     return TERN_HANDLED;
 }

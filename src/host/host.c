@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "host/hooks.h"
 #include "host/owner.h"
+#include "host/served.h"
 #include "net/conn.h"
 #include "net/listen.h"
 #include "process/server.h"
@@ -273,6 +274,7 @@ void host_remove_owned(tern_host *host, const module_instance *owner)
 {
     if (owner)
         hooks_remove_owner(host, owner);
+    served_remove_owned(host, owner);
     registry_item **at = &host->registry;
     while (*at) {
         registry_item *r = *at;

@@ -22,6 +22,7 @@
 
 #include "core/stream.h"
 #include "core/util.h"
+#include "host/served.h"
 #include "net/addr_limits.h"
 #include "process/server.h"
 #include "s2s/s2s.h"
@@ -53,6 +54,13 @@ typedef struct s2s_in {
     struct event *timer;     /* must authenticate within S2S_HANDSHAKE_SECONDS */
     struct s2s_in *prev, *next;
 } s2s_in;
+
+/* A domain this server answers for: a host, or a domain one of its modules serves
+ * (tern_serve_domain()). */
+static bool is_ours(const char *domain)
+{
+    return server_find_host(domain) || served_find(domain);
+}
 
 static s2s_in *streams;
 static addr_limits *peer_limits; /* XEP-0205 §3 for incoming streams ([s2s] limits) */
@@ -229,9 +237,9 @@ static void on_db_result(s2s_in *s, const tern_xml *x)
     char why[256];
     if (!remote || !local) {
         stream_error(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:result needs 'from' and 'to'");
-    } else if (!server_find_host(local)) {
+    } else if (!is_ours(local)) {
         stream_error(s, STREAM_ERR_HOST_UNKNOWN, "we do not serve that domain");
-    } else if (server_find_host(remote)) {
+    } else if (is_ours(remote)) {
         stream_error(s, STREAM_ERR_INVALID_FROM, "that domain is ours");
     } else if (!server.cfg->s2s_dialback) {
         stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "dialback is disabled here");
@@ -261,7 +269,7 @@ static void on_db_verify(s2s_in *s, const tern_xml *x)
         stream_error(s, STREAM_ERR_IMPROPER_ADDRESSING, "db:verify needs from, to and id");
         return;
     }
-    if (!server_find_host(ours)) {
+    if (!is_ours(ours)) {
         stream_error(s, STREAM_ERR_HOST_UNKNOWN, "we do not serve that domain");
         return;
     }
@@ -297,7 +305,7 @@ static void on_peer_stanza(s2s_in *s, tern_xml *x)
         !is_authed(s, NULL, from.domain)) {
         /* RFC 6120 §4.9.3.9: a 'from' the stream did not authenticate. */
         stream_error(s, STREAM_ERR_INVALID_FROM, "the 'from' domain is not authenticated here");
-    } else if (!to_text || jid_parse(to_text, &to, &why) != 0 || !server_find_host(to.domain)) {
+    } else if (!to_text || jid_parse(to_text, &to, &why) != 0 || !is_ours(to.domain)) {
         stream_error(s, STREAM_ERR_HOST_UNKNOWN, "the 'to' domain is not served here");
     } else if (!is_authed(s, to.domain, from.domain)) {
         stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "dialback was not done for this pair");
@@ -326,7 +334,7 @@ static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
         return;
     }
     char *local = prep_domain(to);
-    if (to && (!local || !server_find_host(local))) {
+    if (to && (!local || !is_ours(local))) {
         free(local);
         send_header(s, NULL, from);
         stream_error(s, STREAM_ERR_HOST_UNKNOWN, "we do not serve that domain");

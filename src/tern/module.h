@@ -55,7 +55,8 @@
 
 #define TERN_MODULE_API_VERSION 5 /* 2: settings; 3: delivery and element hooks, ownership;
                                    * 4: hooks before authentication; 5: queued storage calls,
-                                   * output slots, storage figures in tern_server_stats */
+                                   * output slots, domains of their own, storage figures in
+                                   * tern_server_stats */
 
 typedef struct tern_host tern_host;
 typedef struct tern_session tern_session;
@@ -209,6 +210,24 @@ void tern_disco_add_identity(tern_host *host, const char *category, const char *
  * since the provider may load later). NULL when no loaded module provides it. */
 void tern_service_provide(tern_host *host, const char *name, const void *api);
 const void *tern_service_get(tern_host *host, const char *name);
+
+/* ---- domains of their own ----
+ * A service at an address of its own (conference.example.org, upload.example.org, an external
+ * component's gateway.example.org): every stanza to `domain` or to a JID at it — from local
+ * users, from other services — goes to fn (the stanza is borrowed: xml_ref() it to keep it;
+ * ev->host is this host), and what the module sends from that domain (tern_route()) is routed
+ * as a local host's. The host's disco#items lists it, with `name` (may be NULL). Ends when
+ * the module unloads, or with tern_unserve_domain(). -1 (logged) when the domain is not a
+ * valid one, is a host, or is served already. With the s2s module loaded on the host, other
+ * servers reach it too (its DNS must point at this server): incoming streams and dialback
+ * accept it as one of ours, and what it sends out leaves on links of its own. */
+typedef void (*tern_domain_handler)(const tern_stanza_event *ev, void *data);
+int tern_serve_domain(tern_host *host, const char *domain, const char *name,
+                      tern_domain_handler fn, void *data);
+void tern_unserve_domain(tern_host *host, const char *domain);
+/* The domains this host's modules serve, with their names (for disco#items). */
+void tern_served_each(tern_host *host,
+                      void (*fn)(void *ctx, const char *domain, const char *name), void *ctx);
 
 /* ---- stanza helpers ---- */
 

@@ -4,7 +4,8 @@
 
 #include "tern/module.h"
 
-/* Sends a stanza from the local host `host` to `remote_domain` over an outgoing link: queued
+/* Sends a stanza from the local host `host` (or from a domain one of its modules serves, when
+ * that is the stanza's 'from') to `remote_domain` over an outgoing link: queued
  * while the link is set up, then sent in order; bounced to its sender with
  * remote-server-not-found or remote-server-timeout when the link fails. Takes ownership. */
 void tern_s2s_send(tern_host *host, const char *remote_domain, tern_xml *stanza);

@@ -12,6 +12,7 @@
 
 #include "core/util.h"
 #include "host/hooks.h"
+#include "host/served.h"
 #include "process/server.h"
 #include "xmpp/accounts.h"
 #include "xmpp/session.h"
@@ -318,6 +319,11 @@ void router_route(tern_xml *stanza, tern_session *origin)
     }
     tern_stanza_event ev = { NULL, stanza, &from, &to, origin };
     ev.host = origin ? origin->host : server_find_host(from.domain);
+    if (!ev.host) {
+        /* A module sends from a domain it serves: routed as its host's. */
+        const served_domain *sd = served_find(from.domain);
+        ev.host = sd ? served_host(sd) : NULL;
+    }
 
     if (to_text && jid_parse(to_text, &to, &why) != 0) {
         /* The server itself answers for an address that cannot be used. */
@@ -356,6 +362,12 @@ void router_route(tern_xml *stanza, tern_session *origin)
     }
 
     tern_host *dest_host = server_find_host(to.domain);
+    const served_domain *served = dest_host ? NULL : served_find(to.domain);
+    if (served) {
+        ev.host = served_host(served);
+        served_deliver(served, &ev);
+        goto done;
+    }
     if (!dest_host) {
         if (!ev.host)
             goto done; /* neither end is ours: never relay */

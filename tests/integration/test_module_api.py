@@ -307,3 +307,68 @@ def test_output_waits_behind_a_slot_and_a_stuck_one_goes_with_its_module(tmp_pat
     bob.close()
     alice.close()
     server.check_clean_exit()
+
+
+DOMAIN = r"""
+#include <string.h>
+#include <tern/module.h>
+
+/* A service at echo.localhost: every message to a JID there comes back from it. */
+static void echo(const tern_stanza_event *ev, void *data)
+{
+    (void)data;
+    if (strcmp(xml_name(ev->stanza), "message") != 0)
+        return;
+    tern_xml *m = xml_new("message", "jabber:client");
+    xml_set_attr(m, "from", ev->to->full);
+    xml_set_attr(m, "to", ev->from->full);
+    xml_set_attr(m, "type", "chat");
+    const char *body = xml_child_text(ev->stanza, "body", NULL);
+    tern_xml_add_text_child(m, "body", NULL, body ? body : "");
+    tern_route(ev->host, m);
+}
+
+static int example_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)state; (void)err; (void)err_len;
+    tern_serve_domain(host, "localhost", "not mine", echo, NULL);  /* a host: refused */
+    tern_serve_domain(host, "ECHO.localhost", "Echo", echo, NULL);
+    tern_serve_domain(host, "echo.localhost", "twice", echo, NULL); /* served already */
+    return 0;
+}
+
+TERN_MODULE("example", example_load, NULL);
+"""
+
+
+def test_a_module_serves_a_domain_of_its_own(tmp_path, pki):
+    """tern_serve_domain(): messages to JIDs at the domain reach the module, its answers from
+    that domain reach the user, disco#items of the host lists it; a host or a domain served
+    already is refused; unloaded, the domain is gone."""
+    folder = build_module(tmp_path, text=DOMAIN)
+    server = server_with(tmp_path, pki, folder, "disco ping example")
+    server.add_user("alice@localhost", "pw-a")
+    server.start()
+    server.wait_log("cannot serve localhost: it is a host")
+    server.wait_log("cannot serve echo.localhost: it is served already")
+    alice = RawStream(server)
+    alice.login("alice", "pw-a", "phone")
+    alice.send("<message to='bot@echo.localhost/x' id='e1'><body>hello</body></message>")
+    m = alice.read_until(rb"<message[^>]*from='bot@echo.localhost/x'[^>]*>.*?</message>")
+    assert b"<body>hello</body>" in m.group(0) and b"to='alice@localhost/phone'" in m.group(0)
+    alice.send("<iq type='get' id='d1' to='localhost'>"
+               "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+    items = alice.read_until(rb"<iq[^>]*id='d1'.*?</iq>").group(0)
+    assert b"<item jid='echo.localhost' name='Echo'/>" in items, items
+
+    server.ternctl("module", "unload", "localhost", "example")
+    server.wait_log("no longer serving echo.localhost")
+    alice.send("<message to='bot@echo.localhost' id='e2'><body>anyone?</body></message>")
+    err = alice.read_until(rb"<message[^>]*id='e2'.*?</message>").group(0)
+    assert b"type='error'" in err and b"remote-server-not-found" in err, err
+    alice.send("<iq type='get' id='d2' to='localhost'>"
+               "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+    items = alice.read_until(rb"<iq[^>]*id='d2'.*?(?:</iq>|/>)").group(0)
+    assert b"echo.localhost" not in items, items
+    alice.close()
+    server.check_clean_exit()

@@ -16,8 +16,8 @@ import pytest
 
 from s2s_interop import (chat_both_ways, chats_in_a_row, next_event, see_go_offline,
                          subscribe_and_see_available)
-from tern_harness import (RawStream, TernServer, connect, disconnect, free_port, make_client,
-                          make_pki, run)
+from tern_harness import (BUILD, MODULES as MODULE_DIR, RawStream, TernServer, connect,
+                          disconnect, free_port, make_client, make_pki, run)
 
 pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None and
                                 not __import__("os").path.exists("/usr/sbin/dnsmasq"),
@@ -27,6 +27,49 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 ALICE = ("alice@a.test", "alice-secret")
 BOB = ("bob@b.test", "bob-secret")
 MODULES = "disco ping roster presence s2s"
+
+# A service at echo.a.test, served by a module of a.test (tern_serve_domain()): every message
+# to a JID there comes back from it. Built here as a third party would build it.
+ECHO_SOURCE = r"""
+#include <string.h>
+#include <tern/module.h>
+
+static void echo(const tern_stanza_event *ev, void *data)
+{
+    (void)data;
+    const char *type = xml_attr(ev->stanza, "type");
+    if (strcmp(xml_name(ev->stanza), "message") != 0 || (type && strcmp(type, "error") == 0))
+        return;
+    tern_xml *m = xml_new("message", "jabber:client");
+    xml_set_attr(m, "from", ev->to->full);
+    xml_set_attr(m, "to", ev->from->full);
+    xml_set_attr(m, "type", "chat");
+    const char *body = xml_child_text(ev->stanza, "body", NULL);
+    tern_xml_add_text_child(m, "body", NULL, body ? body : "");
+    tern_route(ev->host, m);
+}
+
+static int echo_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)state; (void)err; (void)err_len;
+    return tern_serve_domain(host, "echo.a.test", "Echo", echo, NULL);
+}
+
+TERN_MODULE("echo", echo_load, NULL);
+"""
+
+
+def build_echo_module(folder):
+    """A module folder with every real module and echo.so."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for so in MODULE_DIR.glob("*.so"):
+        (folder / so.name).symlink_to(so)
+    source = folder / "echo.c"
+    source.write_text(ECHO_SOURCE)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                    f"-I{BUILD / 'src'}", "-o", str(folder / "echo.so"), str(source)],
+                   check=True, timeout=60)
+    return folder
 
 
 def free_udp_port():
@@ -49,6 +92,7 @@ class Federation:
         self.dns_port = free_udp_port()
         records = []
         for name, port in [("a.test", self.s2s_port["a.test"]),
+                           ("echo.a.test", self.s2s_port["a.test"]),
                            ("b.test", self.s2s_port["b.test"]),
                            ("closed.test", self.closed_port),
                            ("silent.test", self.silent.getsockname()[1])]:
@@ -63,10 +107,15 @@ class Federation:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_dns()
         self.servers = {}
+        echo_modules = build_echo_module(folder / "modules-a")
         for domain, user in [("a.test", ALICE), ("b.test", BOB)]:
-            srv = TernServer(folder / domain, self.pki, hosts=(domain,), modules=MODULES,
+            modules = MODULES + (" echo" if domain == "a.test" else "")
+            srv = TernServer(folder / domain, self.pki, hosts=(domain,), modules=modules,
                              extra_config=f"dns_servers = 127.0.0.1:{self.dns_port}\n"
                                           f"[s2s]\nlisten = 127.0.0.1:{self.s2s_port[domain]}\n")
+            if domain == "a.test":
+                srv.config.write_text(srv.config.read_text().replace(
+                    f"module_dir = {MODULE_DIR}", f"module_dir = {echo_modules}"))
             srv.add_user(user[0], user[1])
             self.servers[domain] = srv.start()
 
@@ -126,6 +175,27 @@ def test_messages_both_ways(fed):
     assert "link a.test -> b.test is authenticated (dialback)" in fed.servers["a.test"].log_text()
     assert "link b.test -> a.test is authenticated (dialback)" in fed.servers["b.test"].log_text()
     assert fed.servers["a.test"].log_text().count("new link a.test -> b.test") == 1
+
+
+def test_a_domain_a_module_serves_is_reached_from_another_server(fed):
+    """bob@b.test writes to bot@echo.a.test, a domain a module of a.test serves: b.test finds
+    a.test through echo.a.test's SRV record, a.test accepts the stream and the dialback for
+    it, and the answer comes back from bot@echo.a.test on a link of its own, which b.test
+    verifies by dialback against echo.a.test."""
+    async def body():
+        _, bob, _, b = clients(fed)
+        await connect(bob, b)
+        got = next_event(bob, "message", predicate=lambda m: m["from"].bare == "bot@echo.a.test")
+        bob.send_message(mto="bot@echo.a.test/x", mbody="ping the echo", mtype="chat")
+        reply = await got
+        assert reply["type"] == "chat", reply  # an error would carry the body back too
+        assert reply["body"] == "ping the echo" and reply["from"] == "bot@echo.a.test/x"
+        await disconnect(bob)
+    run(body())
+    a_log = fed.servers["a.test"].log_text()
+    assert "new link echo.a.test -> b.test" in a_log, a_log[-3000:]
+    assert "link b.test -> echo.a.test is authenticated (dialback)" in \
+        fed.servers["b.test"].log_text()
 
 
 def test_message_to_unknown_user_on_remote_server(fed):
