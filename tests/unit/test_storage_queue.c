@@ -440,6 +440,37 @@ START_TEST(test_a_full_queue_makes_the_caller_wait)
 }
 END_TEST
 
+/* The main loop opens stores (plain writes to stores never used) while the storage thread
+ * commits batches that open others: neither waits for the other forever (a batch holds LMDB's
+ * writer lock; opening a store needs it), and every write lands. */
+START_TEST(test_opening_stores_on_both_sides_does_not_deadlock)
+{
+    rec.n = 0;
+    for (int round = 0; round < 5; round++) { /* 115 stores: under LMDB_MAX_DBS */
+        for (int i = 0; i < 20; i++) {
+            char store[32];
+            snprintf(store, sizeof store, "q%d-%d", round, i);
+            storage_kv_put_async(st, store, "u@h", "v", 1, write_done, tag_of(round % 50));
+        }
+        for (int i = 0; i < 3; i++) {
+            char store[32];
+            snprintf(store, sizeof store, "p%d-%d", round, i);
+            ck_assert_int_eq(storage_kv_put(st, store, "u@h", "w", 1), 0);
+        }
+        storage_drain(st);
+    }
+    ck_assert_uint_eq(rec.n, 100);
+    for (size_t i = 0; i < rec.n; i++)
+        ck_assert_int_eq(rec.rc[i], 0);
+    void *v;
+    size_t len;
+    ck_assert_int_eq(storage_kv_get(st, "q4-19", "u@h", &v, &len), 1);
+    free(v);
+    ck_assert_int_eq(storage_kv_get(st, "p4-2", "u@h", &v, &len), 1);
+    free(v);
+}
+END_TEST
+
 /* Without the storage thread (ternctl) an _async call completes before it returns. */
 START_TEST(test_without_the_thread_calls_run_at_once)
 {
@@ -473,6 +504,7 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_full_map_refuses_only_what_does_not_fit);
     tcase_add_test(tc, test_without_the_thread_calls_run_at_once);
     tcase_add_test(tc, test_a_full_queue_makes_the_caller_wait);
+    tcase_add_test(tc, test_opening_stores_on_both_sides_does_not_deadlock);
     suite_add_tcase(s, tc);
     return s;
 }

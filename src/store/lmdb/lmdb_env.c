@@ -25,8 +25,10 @@
  * Group commit (lmdb_batch): the writes of a batch run on one thread inside one parent write
  * transaction, each in a nested transaction of its own, so a write that fails is undone alone;
  * the parent commits once (one fsync for all). A batch that runs out of map, or meets a store
- * whose database is not open yet (mdb_dbi_open cannot run inside it), is aborted whole, the
- * map grown or the database opened outside it, and run again. */
+ * whose database is not open yet (mdb_dbi_open cannot run inside it) or was opened after the
+ * batch began, is aborted whole, the map grown or the database opened outside it, and run
+ * again. Inside a batch, which holds LMDB's writer lock, nothing waits for dbi_lock: another
+ * thread may hold it while it waits for the writer lock to open a database. */
 #include "store/lmdb/lmdb_internal.h"
 
 #include <errno.h>
@@ -65,6 +67,8 @@ struct lmdb_batch {
     const char *need_kind; /* a database to open before running again */
     char need_store[256];
     bool need_has_store;
+    bool wait_dbi_lock;    /* dbi_lock was busy: wait for it outside the batch, then again */
+    size_t dbis_at_begin;  /* handles opened before the transaction began: usable in it */
 };
 static _Thread_local struct lmdb_batch *thread_batch;
 
@@ -284,6 +288,9 @@ int lmdb_batch(void *db, void (*run)(void *ctx), void *ctx)
     lmdb_db *st = db;
     for (int tries = 0; tries < LMDB_MAX_RETRIES; tries++) {
         struct lmdb_batch b = { 0 };
+        pthread_mutex_lock(&st->dbi_lock);
+        b.dbis_at_begin = st->n_dbis; /* read before the transaction begins: never too many */
+        pthread_mutex_unlock(&st->dbi_lock);
         int rc = lmdb_txn_begin(st, 0, &b.txn, &b.seen);
         if (rc) {
             log_error(0, "storage: %s: %s", "batch", mdb_strerror(rc));
@@ -303,6 +310,10 @@ int lmdb_batch(void *db, void (*run)(void *ctx), void *ctx)
                 return out_of_room(rc) ? TERN_STORAGE_FULL : -1;
             }
             b.map_full = true;
+        }
+        if (b.wait_dbi_lock) { /* whoever holds it opens a database: let it finish */
+            pthread_mutex_lock(&st->dbi_lock);
+            pthread_mutex_unlock(&st->dbi_lock);
         }
         MDB_dbi dbi;
         if (b.need_kind &&
@@ -331,6 +342,37 @@ static int open_dbi_op(MDB_txn *txn, void *arg)
     return mdb_dbi_open(txn, a->name, MDB_CREATE, &a->dbi);
 }
 
+/* lmdb_get_dbi inside this thread's batch, which holds LMDB's writer lock: it must never wait
+ * for dbi_lock, whose holder may be opening a database and so waiting for that very lock. A
+ * busy lock, a database not open yet, or one opened after the batch began (its transaction
+ * cannot use the handle) makes the batch run again, outside any lock. */
+static int batch_get_dbi(lmdb_db *st, struct lmdb_batch *b, const char *name, const char *kind,
+                         const char *store, MDB_dbi *out)
+{
+    if (b->redo)
+        return -1;
+    if (pthread_mutex_trylock(&st->dbi_lock) != 0) {
+        b->redo = b->wait_dbi_lock = true;
+        return -1;
+    }
+    for (size_t i = 0; i < st->n_dbis; i++) {
+        if (strcmp(st->dbis[i].name, name) == 0) {
+            bool usable = i < b->dbis_at_begin;
+            *out = st->dbis[i].dbi;
+            pthread_mutex_unlock(&st->dbi_lock);
+            if (!usable)
+                b->redo = true;
+            return usable ? 0 : -1;
+        }
+    }
+    pthread_mutex_unlock(&st->dbi_lock);
+    b->redo = true;
+    b->need_kind = kind;
+    b->need_has_store = store != NULL;
+    snprintf(b->need_store, sizeof b->need_store, "%s", store ? store : "");
+    return -1;
+}
+
 /* The handle of database "kind:store" (or "meta" when store is NULL), created on first use.
  * LMDB rules: mdb_dbi_open needs a transaction of its own that no other mdb_dbi_open runs
  * beside, and the handle is usable by other transactions only once that one committed. So it
@@ -354,6 +396,9 @@ int lmdb_get_dbi(lmdb_db *st, const char *kind, const char *store, MDB_dbi *out)
     }
     name[kind_len] = '\0';
 
+    struct lmdb_batch *b = thread_batch;
+    if (b)
+        return batch_get_dbi(st, b, name, kind, store, out);
     pthread_mutex_lock(&st->dbi_lock);
     for (size_t i = 0; i < st->n_dbis; i++) {
         if (strcmp(st->dbis[i].name, name) == 0) {
@@ -361,18 +406,6 @@ int lmdb_get_dbi(lmdb_db *st, const char *kind, const char *store, MDB_dbi *out)
             pthread_mutex_unlock(&st->dbi_lock);
             return 0;
         }
-    }
-    struct lmdb_batch *b = thread_batch;
-    if (b) {
-        /* Opened outside the batch, which then runs again (see the top of this file). */
-        pthread_mutex_unlock(&st->dbi_lock);
-        if (!b->redo) {
-            b->redo = true;
-            b->need_kind = kind;
-            b->need_has_store = store != NULL;
-            snprintf(b->need_store, sizeof b->need_store, "%s", store ? store : "");
-        }
-        return -1;
     }
     int ret = -1;
     if (st->n_dbis == LMDB_MAX_DBS) {
