@@ -1,0 +1,479 @@
+/* component — external components (XEP-0114 Jabber Component Protocol): gateways, bots and
+ * services that run as their own process, connect to a listener of the server, prove a
+ * shared secret, and then serve a domain of their own (gateway.example.org).
+ *
+ * Each configured domain is served from load on (tern_serve_domain()): stanzas to it go to
+ * its component's stream while one is connected, and are bounced with <service-unavailable/>
+ * (RFC 6120 §8.3.3.19) while none is (nothing is queued: a component that comes back asks
+ * its peers again, as after any restart). A component's stanzas must come from its domain or
+ * a JID at it (else <invalid-from/>, RFC 6120 §4.9.3.9) and be addressed; they are routed as
+ * the host's own, to local users, to other components and, with s2s, to other servers. A
+ * second component that authenticates for a domain replaces the first, which is ended with
+ * <conflict/>. Streams that have not authenticated are bounded in number and in time.
+ *
+ * The protocol (XEP-0114 §3): the component opens a jabber:component:accept stream to its
+ * domain; the server answers with a header carrying a fresh id; the component sends
+ * <handshake>hex(SHA-1(id + secret))</handshake>; the server answers <handshake/> or ends the
+ * stream with <not-authorized/>. There is no TLS in this protocol: the listener is on
+ * loopback by default, and a component elsewhere should reach it through a tunnel. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <tern/conn.h>
+#include <tern/module.h>
+#include <tern/stream.h>
+#include <tern/util.h>
+
+#define NS_COMPONENT "jabber:component:accept"
+#define ID_LEN 16
+#define MAX_DEPTH 64
+
+/* The secrets setting: "domain=secret" pairs separated by spaces. */
+static bool check_secrets(const char *value, char *why, size_t why_len);
+
+static const tern_setting_def component_settings[] = {
+    { "listen", TERN_SETTING_STRING, "127.0.0.1:5347", 0, 0,
+      "addresses components connect to (IP:port, several separated by spaces); keep it on "
+      "loopback: the protocol has no TLS", NULL },
+    { "secrets", TERN_SETTING_STRING, "", 0, 0,
+      "the components: domain=secret pairs separated by spaces; empty: no listener", check_secrets },
+    { "max_unauthenticated", TERN_SETTING_UINT, "16", 1, 10000,
+      "component streams that have not authenticated yet, at most", NULL },
+    { "handshake_timeout", TERN_SETTING_UINT, "10", 1, 600,
+      "seconds a component has to authenticate", NULL },
+    { "max_stanza_size", TERN_SETTING_UINT, "1048576", 1024, 16777216,
+      "bytes of one stanza from a component, at most", NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
+typedef struct component_state component_state;
+typedef struct link link;
+
+/* A configured domain: served from load on, with at most one authenticated stream. */
+typedef struct component {
+    component_state *st;
+    char *domain;
+    char *secret;
+    link *bound;           /* the authenticated stream, or NULL: stanzas to it bounce */
+} component;
+
+struct link {
+    component_state *st;
+    conn *c;
+    stream_parser *parser;
+    component *comp;       /* the domain its header asked for (set by the header) */
+    bool authenticated;
+    bool closing;
+    char id[ID_LEN + 1];
+    tern_timer *timeout;   /* the handshake's deadline, until authenticated */
+    link *next;
+};
+
+struct component_state {
+    tern_host *host;
+    component *components;
+    size_t n_components;
+    link *links;           /* every open stream */
+    size_t unauthenticated;
+};
+
+/* ---- settings ---- */
+
+static bool check_secrets(const char *value, char *why, size_t why_len)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        const char *end = p + strcspn(p, " \t"), *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq || eq == p || eq + 1 == end) {
+            snprintf(why, why_len, "'%.*s' is not domain=secret", (int)(end - p), p);
+            return false;
+        }
+        p = end;
+    }
+    return true;
+}
+
+/* ---- writing ---- */
+
+static void write_str(link *l, const char *s)
+{
+    conn_write(l->c, s, strlen(s));
+}
+
+static void send_header(link *l, const char *from)
+{
+    char header[512];
+    snprintf(header, sizeof header,
+             "<?xml version='1.0'?><stream:stream xmlns='" NS_COMPONENT "' "
+             "xmlns:stream='http://etherx.jabber.org/streams'%s%s%s id='%s'>",
+             from ? " from='" : "", from ? from : "", from ? "'" : "", l->id);
+    write_str(l, header);
+}
+
+static void link_free(link *l);
+
+/* Ends the stream with a stream error (RFC 6120 §4.9) and closes it once sent. */
+static void stream_error(link *l, tern_stream_error cond, const char *text)
+{
+    if (l->closing)
+        return;
+    log_info(conn_id(l->c), "component%s%s: stream error <%s/>: %s", l->comp ? " " : "",
+             l->comp ? l->comp->domain : "", stream_error_name(cond), text ? text : "");
+    tern_xml *err = stream_error_new(cond, text);
+    tern_buf *out = conn_outbuf(l->c);
+    buf_append_str(out, "<stream:error>");
+    for (const tern_xml *x = xml_first_element(err); x; x = xml_next_element(x))
+        xml_serialize(x, NS_COMPONENT, out);
+    buf_append_str(out, "</stream:error></stream:stream>");
+    xml_unref(err);
+    l->closing = true;
+    if (l->comp && l->comp->bound == l)
+        l->comp->bound = NULL;
+    conn_close(l->c); /* flushes, then on_closed */
+}
+
+/* A stanza of tern's (jabber:client) onto the component's stream: written with jabber:client
+ * as the namespace in force, the stanza's elements carry no xmlns and read as the stream's. */
+static void send_stanza(link *l, const tern_xml *stanza)
+{
+    xml_serialize(stanza, NS_CLIENT, conn_outbuf(l->c));
+    conn_flush(l->c);
+}
+
+/* ---- stanzas to a component's domain ---- */
+
+static bool is_request(const tern_xml *x)
+{
+    const char *type = xml_attr(x, "type");
+    return xml_is(x, "iq", NS_CLIENT) && type &&
+           (!strcmp(type, "get") || !strcmp(type, "set"));
+}
+
+static void to_component(const tern_stanza_event *ev, void *data)
+{
+    component *comp = data;
+    if (comp->bound) {
+        send_stanza(comp->bound, ev->stanza);
+        return;
+    }
+    /* Down: requests and messages bounce (errors and presence do not). */
+    const char *type = xml_attr(ev->stanza, "type");
+    bool message = xml_is(ev->stanza, "message", NS_CLIENT);
+    if (is_request(ev->stanza) || (message && (!type || strcmp(type, "error") != 0)))
+        tern_reply_error(ev, STANZA_ERR_SERVICE_UNAVAILABLE, "the service is not connected");
+}
+
+/* ---- the component's stream ---- */
+
+static component *find_component(component_state *st, const char *domain)
+{
+    for (size_t i = 0; domain && i < st->n_components; i++)
+        if (!strcasecmp(st->components[i].domain, domain))
+            return &st->components[i];
+    return NULL;
+}
+
+static void on_open(void *ctx, const tern_xml *header, const char *default_ns)
+{
+    link *l = ctx;
+    const char *to = xml_attr(header, "to");
+    if (strcmp(default_ns, NS_COMPONENT) != 0) {
+        send_header(l, NULL);
+        stream_error(l, STREAM_ERR_INVALID_NAMESPACE, "this port serves " NS_COMPONENT);
+        return;
+    }
+    l->comp = find_component(l->st, to);
+    if (!l->comp) {
+        send_header(l, NULL);
+        stream_error(l, STREAM_ERR_HOST_UNKNOWN, "no component is configured for that domain");
+        return;
+    }
+    send_header(l, l->comp->domain);
+}
+
+/* XEP-0114 §3: the handshake is hex(SHA-1(stream id + secret)); any case of hex is taken. */
+static bool handshake_valid(const link *l, const char *text)
+{
+    size_t n = strlen(l->id) + strlen(l->comp->secret);
+    char *input = xmalloc(n + 1);
+    snprintf(input, n + 1, "%s%s", l->id, l->comp->secret);
+    unsigned char digest[20];
+    int rc = gnutls_hash_fast(GNUTLS_DIG_SHA1, input, n, digest);
+    free(input);
+    if (rc != 0 || strlen(text) != 40)
+        return false;
+    static const char hex[] = "0123456789abcdef";
+    unsigned diff = 0;
+    for (int i = 0; i < 20; i++) {
+        diff |= (unsigned)(tolower((unsigned char)text[2 * i]) != hex[digest[i] >> 4]);
+        diff |= (unsigned)(tolower((unsigned char)text[2 * i + 1]) != hex[digest[i] & 15]);
+    }
+    return diff == 0;
+}
+
+static void authenticated(link *l)
+{
+    component *comp = l->comp;
+    l->authenticated = true;
+    l->st->unauthenticated--;
+    tern_timer_cancel(l->timeout);
+    l->timeout = NULL;
+    if (comp->bound) /* the newer stream takes over (XEP-0114 leaves it open; Prosody too) */
+        stream_error(comp->bound, STREAM_ERR_CONFLICT, "another component connected for it");
+    comp->bound = l;
+    write_str(l, "<handshake/>");
+    log_info(conn_id(l->c), "component %s connected from %s", comp->domain, conn_peer(l->c));
+}
+
+/* The 'from' of a component's stanza must be its domain or a JID at it. */
+static bool from_its_domain(const link *l, const char *from)
+{
+    tern_jid j;
+    const char *why;
+    if (!from || jid_parse(from, &j, &why) != 0)
+        return false;
+    bool ok = !strcmp(j.domain, l->comp->domain);
+    jid_free(&j);
+    return ok;
+}
+
+/* A stanza in jabber:component:accept, as the jabber:client tree the rest of tern uses (the
+ * input is consumed); NULL when it cannot be converted. */
+static tern_xml *import_stanza(tern_xml *x)
+{
+    tern_buf buf;
+    buf_init(&buf);
+    xml_serialize(x, NS_COMPONENT, &buf);
+    xml_unref(x);
+    tern_xml *converted = tern_stanza_parse(buf.data, buf.len);
+    buf_free(&buf);
+    return converted;
+}
+
+static void on_stanza(void *ctx, tern_xml *x)
+{
+    link *l = ctx;
+    if (l->closing || !l->comp) {
+        xml_unref(x);
+        return;
+    }
+    if (!l->authenticated) {
+        bool ok = xml_is(x, "handshake", NS_COMPONENT) && handshake_valid(l, xml_text(x));
+        xml_unref(x);
+        if (ok)
+            authenticated(l);
+        else
+            stream_error(l, STREAM_ERR_NOT_AUTHORIZED, "the handshake does not match");
+        return;
+    }
+    const char *name = xml_name(x);
+    if (strcmp(xml_ns(x), NS_COMPONENT) != 0 ||
+        (strcmp(name, "message") && strcmp(name, "presence") && strcmp(name, "iq"))) {
+        xml_unref(x);
+        stream_error(l, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, "not a stanza");
+        return;
+    }
+    if (!from_its_domain(l, xml_attr(x, "from"))) {
+        xml_unref(x);
+        stream_error(l, STREAM_ERR_INVALID_FROM, "a component sends from its own domain");
+        return;
+    }
+    if (!xml_attr(x, "to")) {
+        xml_unref(x);
+        stream_error(l, STREAM_ERR_IMPROPER_ADDRESSING, "a component's stanza needs a 'to'");
+        return;
+    }
+    tern_xml *stanza = import_stanza(x);
+    if (stanza)
+        tern_route(l->st->host, stanza);
+}
+
+static void on_close(void *ctx)
+{
+    link *l = ctx;
+    if (l->closing)
+        return;
+    l->closing = true;
+    if (l->comp && l->comp->bound == l)
+        l->comp->bound = NULL;
+    write_str(l, "</stream:stream>");
+    conn_close(l->c);
+}
+
+static void on_parse_error(void *ctx, tern_stream_error cond, const char *text)
+{
+    stream_error(ctx, cond, text);
+}
+
+static const stream_parser_callbacks parser_callbacks = {
+    on_open, on_stanza, on_close, on_parse_error,
+};
+
+/* ---- the connection ---- */
+
+static void on_data(void *ctx, const char *data, size_t len)
+{
+    link *l = ctx;
+    if (!l->closing)
+        stream_parser_feed(l->parser, data, len);
+}
+
+static void on_closed(void *ctx, const char *reason)
+{
+    link *l = ctx;
+    if (l->authenticated && l->comp)
+        log_info(conn_id(l->c), "component %s disconnected: %s", l->comp->domain,
+                 reason ? reason : "closed");
+    link_free(l);
+}
+
+static void on_send_overflow(void *ctx, const char *why)
+{
+    stream_error(ctx, STREAM_ERR_POLICY_VIOLATION, why);
+}
+
+static const conn_handlers conn_callbacks = {
+    on_data, NULL, on_closed, on_send_overflow, NULL,
+};
+
+static void link_free(link *l)
+{
+    component_state *st = l->st;
+    for (link **at = &st->links; *at; at = &(*at)->next) {
+        if (*at == l) {
+            *at = l->next;
+            break;
+        }
+    }
+    if (!l->authenticated)
+        st->unauthenticated--;
+    if (l->comp && l->comp->bound == l)
+        l->comp->bound = NULL;
+    if (l->timeout)
+        tern_timer_cancel(l->timeout);
+    stream_parser_free(l->parser);
+    conn_free(l->c);
+    free(l);
+}
+
+static void handshake_timeout(void *data)
+{
+    link *l = data;
+    l->timeout = NULL; /* a one-shot timer is gone once it ran */
+    stream_error(l, STREAM_ERR_CONNECTION_TIMEOUT, "no handshake in time");
+}
+
+static void on_accept(int fd, void *data)
+{
+    component_state *st = data;
+    link *l = xcalloc(1, sizeof *l);
+    l->st = st;
+    l->c = conn_accept(fd, &conn_callbacks, l, 0);
+    random_token(l->id, ID_LEN);
+    l->parser = stream_parser_new(&parser_callbacks, l,
+                                  tern_setting_uint(st->host, "component", "max_stanza_size"),
+                                  MAX_DEPTH);
+    l->next = st->links;
+    st->links = l;
+    st->unauthenticated++;
+    if (st->unauthenticated > tern_setting_uint(st->host, "component", "max_unauthenticated")) {
+        log_warn(conn_id(l->c), "component: refusing %s: too many streams are authenticating",
+                 conn_peer(l->c));
+        send_header(l, NULL);
+        stream_error(l, STREAM_ERR_POLICY_VIOLATION, "too many unauthenticated streams");
+        return;
+    }
+    l->timeout = tern_timer_add(st->host,
+                                1000 * (unsigned)tern_setting_uint(st->host, "component",
+                                                                   "handshake_timeout"),
+                                false, handshake_timeout, l);
+}
+
+/* ---- loading ---- */
+
+static void free_components(component_state *st)
+{
+    for (size_t i = 0; i < st->n_components; i++) {
+        free(st->components[i].domain);
+        free(st->components[i].secret);
+    }
+    free(st->components);
+}
+
+/* Parses the secrets setting into st->components and serves each domain. */
+static int add_components(component_state *st, const char *secrets, char *err, size_t err_len)
+{
+    char *copy = xstrdup(secrets), *save = NULL;
+    int rc = 0;
+    for (char *pair = strtok_r(copy, " \t", &save); pair && rc == 0;
+         pair = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(pair, '=');
+        *eq = '\0';
+        st->components = xrealloc(st->components,
+                                  (st->n_components + 1) * sizeof *st->components);
+        component *comp = &st->components[st->n_components];
+        *comp = (component){ st, xstrdup(pair), xstrdup(eq + 1), NULL };
+        if (find_component(st, comp->domain)) {
+            snprintf(err, err_len, "component %s is listed twice in secrets", comp->domain);
+            free(comp->domain);
+            free(comp->secret);
+            rc = -1;
+            break;
+        }
+        st->n_components++;
+    }
+    free(copy);
+    /* Served only once the array stops moving: the handlers keep pointers into it. */
+    for (size_t i = 0; rc == 0 && i < st->n_components; i++) {
+        if (tern_serve_domain(st->host, st->components[i].domain, NULL, to_component,
+                              &st->components[i]) != 0) {
+            snprintf(err, err_len, "cannot serve %s (not a valid domain, a host, or served "
+                     "already)", st->components[i].domain);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static int component_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    component_state *st = xcalloc(1, sizeof *st);
+    st->host = host;
+    *state = st;
+    if (add_components(st, tern_setting_string(host, "component", "secrets"), err,
+                       err_len) != 0)
+        return -1;
+    if (st->n_components == 0) {
+        log_info(0, "%s: component: no secrets configured, so no listener", tern_host_name(host));
+        return 0;
+    }
+    return tern_listen(host, tern_setting_string(host, "component", "listen"),
+                       "XEP-0114 components", on_accept, st, err, err_len);
+}
+
+static void component_unload(tern_host *host, void *state)
+{
+    (void)host;
+    component_state *st = state;
+    while (st->links) {
+        link *l = st->links;
+        if (!l->closing) {
+            /* Said, then closed at once: the module's code goes with this call. */
+            stream_error(l, STREAM_ERR_SYSTEM_SHUTDOWN, "the component service is unloaded");
+        }
+        link_free(l);
+    }
+    free_components(st);
+    free(st);
+}
+
+TERN_MODULE_SETTINGS("component", component_load, component_unload, component_settings);
