@@ -180,13 +180,19 @@ static int start_hosts(char *err, size_t err_len)
     return 0;
 }
 
+/* Whether any host loads module `name`. */
+static bool module_wanted(const config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        if (config_strings_contain(&cfg->hosts[i].modules, name))
+            return true;
+    return false;
+}
+
 /* Federation is the s2s module's: without it on any host, nothing listens for other servers. */
 static bool s2s_wanted(const config *cfg)
 {
-    for (size_t i = 0; i < cfg->n_hosts; i++)
-        if (config_strings_contain(&cfg->hosts[i].modules, "s2s"))
-            return true;
-    return false;
+    return module_wanted(cfg, "s2s");
 }
 
 static void accept_c2s(evutil_socket_t fd, bool tls, void *arg)
@@ -235,6 +241,9 @@ static int start_listeners(char *err, size_t err_len)
                           "s2s, STARTTLS", err, err_len) != 0) {
         return -1;
     }
+    if (cfg->n_components && !module_wanted(cfg, "component"))
+        log_warn(0, "%s:%d: [component %s] is unused: no host loads the component module",
+                 cfg->path, cfg->components[0].line, cfg->components[0].name);
     /* One event loop is the main one; the others carry client connections (worker.h). */
     return workers_start(workers_wanted(cfg->workers) - 1, err, err_len);
 }

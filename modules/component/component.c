@@ -2,7 +2,9 @@
  * services that run as their own process, connect to a listener of the server, prove a
  * shared secret, and then serve a domain of their own (gateway.example.org).
  *
- * Each configured domain is served from load on (tern_serve_domain()): stanzas to it go to
+ * The components are the configuration's [component DOMAIN] sections, each with its secret
+ * (read when the module loads: reload the module to apply a change). Each domain is served
+ * from load on (tern_serve_domain()): stanzas to it go to
  * its component's stream while one is connected, and are bounced with <service-unavailable/>
  * (RFC 6120 §8.3.3.19) while none is (nothing is queued: a component that comes back asks
  * its peers again, as after any restart). A component's stanzas must come from its domain or
@@ -33,15 +35,10 @@
 #define ID_LEN 16
 #define MAX_DEPTH 64
 
-/* The secrets setting: "domain=secret" pairs separated by spaces. */
-static bool check_secrets(const char *value, char *why, size_t why_len);
-
 static const tern_setting_def component_settings[] = {
     { "listen", TERN_SETTING_STRING, "127.0.0.1:5347", 0, 0,
       "addresses components connect to (IP:port, several separated by spaces); keep it on "
       "loopback: the protocol has no TLS", NULL },
-    { "secrets", TERN_SETTING_STRING, "", 0, 0,
-      "the components: domain=secret pairs separated by spaces; empty: no listener", check_secrets },
     { "max_unauthenticated", TERN_SETTING_UINT, "16", 1, 10000,
       "component streams that have not authenticated yet, at most", NULL },
     { "handshake_timeout", TERN_SETTING_UINT, "10", 1, 600,
@@ -81,26 +78,6 @@ struct component_state {
     link *links;           /* every open stream */
     size_t unauthenticated;
 };
-
-/* ---- settings ---- */
-
-static bool check_secrets(const char *value, char *why, size_t why_len)
-{
-    const char *p = value;
-    while (*p) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        const char *end = p + strcspn(p, " \t"), *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq || eq == p || eq + 1 == end) {
-            snprintf(why, why_len, "'%.*s' is not domain=secret", (int)(end - p), p);
-            return false;
-        }
-        p = end;
-    }
-    return true;
-}
 
 /* ---- writing ---- */
 
@@ -409,39 +386,28 @@ static void free_components(component_state *st)
     free(st->components);
 }
 
-/* Parses the secrets setting into st->components and serves each domain. */
-static int add_components(component_state *st, const char *secrets, char *err, size_t err_len)
+static void add_component(void *ctx, const char *domain, const char *secret)
 {
-    char *copy = xstrdup(secrets), *save = NULL;
-    int rc = 0;
-    for (char *pair = strtok_r(copy, " \t", &save); pair && rc == 0;
-         pair = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(pair, '=');
-        *eq = '\0';
-        st->components = xrealloc(st->components,
-                                  (st->n_components + 1) * sizeof *st->components);
-        component *comp = &st->components[st->n_components];
-        *comp = (component){ st, xstrdup(pair), xstrdup(eq + 1), NULL };
-        if (find_component(st, comp->domain)) {
-            snprintf(err, err_len, "component %s is listed twice in secrets", comp->domain);
-            free(comp->domain);
-            free(comp->secret);
-            rc = -1;
-            break;
-        }
-        st->n_components++;
-    }
-    free(copy);
-    /* Served only once the array stops moving: the handlers keep pointers into it. */
-    for (size_t i = 0; rc == 0 && i < st->n_components; i++) {
+    component_state *st = ctx;
+    st->components = xrealloc(st->components, (st->n_components + 1) * sizeof *st->components);
+    st->components[st->n_components++] = (component){ st, xstrdup(domain), xstrdup(secret),
+                                                      NULL };
+}
+
+/* The [component DOMAIN] sections (the configuration rejects duplicates), each domain
+ * served once the array stops moving: the handlers keep pointers into it. */
+static int add_components(component_state *st, char *err, size_t err_len)
+{
+    tern_component_each(add_component, st);
+    for (size_t i = 0; i < st->n_components; i++) {
         if (tern_serve_domain(st->host, st->components[i].domain, NULL, to_component,
                               &st->components[i]) != 0) {
-            snprintf(err, err_len, "cannot serve %s (not a valid domain, a host, or served "
-                     "already)", st->components[i].domain);
-            rc = -1;
+            snprintf(err, err_len, "cannot serve component %s (a host, or served already)",
+                     st->components[i].domain);
+            return -1;
         }
     }
-    return rc;
+    return 0;
 }
 
 static int component_load(tern_host *host, void **state, char *err, size_t err_len)
@@ -449,11 +415,11 @@ static int component_load(tern_host *host, void **state, char *err, size_t err_l
     component_state *st = xcalloc(1, sizeof *st);
     st->host = host;
     *state = st;
-    if (add_components(st, tern_setting_string(host, "component", "secrets"), err,
-                       err_len) != 0)
+    if (add_components(st, err, err_len) != 0)
         return -1;
     if (st->n_components == 0) {
-        log_info(0, "%s: component: no secrets configured, so no listener", tern_host_name(host));
+        log_warn(0, "%s: component: no [component DOMAIN] section, so no listener",
+                 tern_host_name(host));
         return 0;
     }
     return tern_listen(host, tern_setting_string(host, "component", "listen"),

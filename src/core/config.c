@@ -42,11 +42,13 @@ typedef enum section {
     SEC_HTTP,
     SEC_HOST,
     SEC_MODULE,
+    SEC_COMPONENT,
 } section;
 
 static const char *const section_names[] = {
     [SEC_NONE] = "", [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_C2S] = "c2s",
     [SEC_S2S] = "s2s", [SEC_HTTP] = "http", [SEC_HOST] = "host", [SEC_MODULE] = "module",
+    [SEC_COMPONENT] = "component",
 };
 
 typedef enum value_kind {
@@ -64,6 +66,7 @@ typedef enum value_kind {
     V_MODULES,     /* list of module names */
     V_ORIGINS,     /* list of web origins (CORS), or "*" */
     V_DOMAINS,     /* list of domains, prepared */
+    V_SECRET,      /* a string, kept as written */
 } value_kind;
 
 /* Lists may continue on indented lines (inih's multi-line values, as in Python's
@@ -90,6 +93,7 @@ typedef enum key_id {
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
     K_HTTP_MAX_BODY_SIZE, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX, K_HTTP_SEND_TIMEOUT,
     K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
+    K_COMPONENT_SECRET,
     K_COUNT
 } key_id;
 
@@ -184,6 +188,8 @@ static const key_spec keys[K_COUNT] = {
     [K_HOST_REGISTRATION] = { SEC_HOST, "registration", V_BOOL, H(registration), 0, 0 },
     [K_HOST_CERT] = { SEC_HOST, "cert", V_PATH_OPT, H(cert), 0, 0 },
     [K_HOST_KEY] = { SEC_HOST, "key", V_PATH_OPT, H(key), 0, 0 },
+    [K_COMPONENT_SECRET] = { SEC_COMPONENT, "secret", V_SECRET, offsetof(config_component, secret),
+                             0, 0 },
 };
 
 #define PREV_SETTING K_COUNT
@@ -198,6 +204,7 @@ typedef struct parse_state {
     bool indented;            /* the current line starts with white space */
     section sec;
     size_t host;              /* index of the current [host] in cfg->hosts */
+    size_t component;         /* index of the current [component] in cfg->components */
     int prev_key;             /* key of the last "key = value" line in this section, or -1
                                * (PREV_SETTING: a module setting, prev_setting) */
     char *module;             /* in [module NAME]: NAME */
@@ -339,7 +346,9 @@ static bool valid_priority(parse_state *st, const char *value)
 /* Stores `value` for key k; 0, or -1 after fail(). */
 static int set_value(parse_state *st, const key_spec *k, const char *value)
 {
-    char *base = k->sec == SEC_HOST ? (char *)&st->cfg->hosts[st->host] : (char *)st->cfg;
+    char *base = k->sec == SEC_HOST        ? (char *)&st->cfg->hosts[st->host]
+                 : k->sec == SEC_COMPONENT ? (char *)&st->cfg->components[st->component]
+                                           : (char *)st->cfg;
     void *field = base + k->offset;
     int line = st->lineno;
     unsigned long n;
@@ -358,6 +367,9 @@ static int set_value(parse_state *st, const key_spec *k, const char *value)
     case V_PRIORITY:
         if (!valid_priority(st, value))
             return -1;
+        *(char **)field = xstrdup(value);
+        return 0;
+    case V_SECRET: /* empty values are refused before this, as for every key */
         *(char **)field = xstrdup(value);
         return 0;
     case V_LOG_LEVEL: {
@@ -409,6 +421,12 @@ static int set_value(parse_state *st, const key_spec *k, const char *value)
 /* The section being left is complete: check what needs the whole section. */
 static void finish_section(parse_state *st)
 {
+    if (st->sec == SEC_COMPONENT && !st->failed) {
+        const config_component *c = &st->cfg->components[st->component];
+        if (!c->secret)
+            fail(st, c->line, "[component %s] needs a secret", c->name);
+        return;
+    }
     if (st->sec != SEC_HOST || st->failed)
         return;
     const config_host *h = &st->cfg->hosts[st->host];
@@ -444,6 +462,35 @@ static void open_host(parse_state *st, const char *name)
     st->host = cfg->n_hosts++;
     for (int k = K_HOST_MODULES; k < K_COUNT; k++)
         st->seen[k] = 0;
+}
+
+/* [component DOMAIN]: an external component (XEP-0114) and its shared secret. */
+static void open_component(parse_state *st, const char *name)
+{
+    config *cfg = st->cfg;
+    char *prepared;
+    if (*name == '\0') {
+        fail(st, st->lineno, "[component] needs a domain, e.g. [component irc.example.org]");
+        return;
+    }
+    if (strpbrk(name, " \t") || jid_prep_domain(name, &prepared) < 0) {
+        fail(st, st->lineno, "invalid component domain '%s'", name);
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_components; i++) {
+        if (strcmp(cfg->components[i].name, prepared) == 0) {
+            fail(st, st->lineno, "duplicate component '%s' (first defined on line %d)",
+                 prepared, cfg->components[i].line);
+            free(prepared);
+            return;
+        }
+    }
+    cfg->components = xrealloc(cfg->components,
+                               (cfg->n_components + 1) * sizeof *cfg->components);
+    cfg->components[cfg->n_components] = (config_component){ .name = prepared,
+                                                             .line = st->lineno };
+    st->component = cfg->n_components++;
+    st->seen[K_COMPONENT_SECRET] = 0;
 }
 
 static void open_module(parse_state *st, const char *name)
@@ -514,6 +561,14 @@ static void open_section(parse_state *st, char *start)
             ;
         st->sec = SEC_MODULE;
         open_module(st, name);
+        return;
+    }
+    if (strncmp(name, "component", 9) == 0 &&
+        (name[9] == '\0' || isspace((unsigned char)name[9]))) {
+        for (name += 9; isspace((unsigned char)*name); name++)
+            ;
+        st->sec = SEC_COMPONENT;
+        open_component(st, name);
         return;
     }
     for (int s = SEC_SERVER; s < SEC_HOST; s++) {
@@ -618,6 +673,8 @@ static const char *section_label(parse_state *st, char *buf, size_t len)
 {
     if (st->sec == SEC_HOST)
         snprintf(buf, len, "[host %s]", st->cfg->hosts[st->host].name);
+    else if (st->sec == SEC_COMPONENT)
+        snprintf(buf, len, "[component %s]", st->cfg->components[st->component].name);
     else if (st->sec == SEC_MODULE)
         snprintf(buf, len, "[module %s]", st->module);
     else
@@ -751,6 +808,10 @@ static void finish_config(parse_state *st)
     check_send_queue(st, "c2s", &cfg->c2s_send_queue, K_C2S_SEND_HIGH, K_C2S_SEND_MAX);
     check_send_queue(st, "s2s", &cfg->s2s_send_queue, K_S2S_SEND_HIGH, K_S2S_SEND_MAX);
     check_send_queue(st, "http", &cfg->http_send_queue, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX);
+    for (size_t i = 0; i < cfg->n_components; i++)
+        if (config_find_host(cfg, cfg->components[i].name))
+            fail(st, cfg->components[i].line, "component '%s' is also a [host]",
+                 cfg->components[i].name);
     if (cfg->n_hosts == 0)
         fail(st, 0, "no [host NAME] section: at least one host is required");
 }

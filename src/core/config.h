@@ -39,6 +39,13 @@ typedef struct config_settings {
     size_t n;
 } config_settings;
 
+/* [component DOMAIN]: an external component (the component module) and its secret. */
+typedef struct config_component {
+    char *name;               /* prepared domain */
+    char *secret;
+    int line;                 /* of the section header */
+} config_component;
+
 typedef struct config_host {
     char *name;               /* prepared domain (jid_prep_domain) */
     config_strings modules;   /* module names in the order given */
@@ -122,6 +129,8 @@ typedef struct config {
 
     config_host *hosts;
     size_t n_hosts;
+    config_component *components; /* [component DOMAIN] sections (XEP-0114), in file order */
+    size_t n_components;
 } config;
 
 /* Loads and validates `path`. On error returns NULL and writes "FILE:LINE: reason" (or

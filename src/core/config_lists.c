@@ -82,6 +82,11 @@ void config_free(config *cfg)
     config_strings_free(&cfg->http_cors_origins);
     config_strings_free(&cfg->s2s_secure_domains);
     config_strings_free(&cfg->s2s_insecure_domains);
+    for (size_t i = 0; i < cfg->n_components; i++) {
+        free(cfg->components[i].name);
+        free(cfg->components[i].secret);
+    }
+    free(cfg->components);
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         free(cfg->hosts[i].name);
         config_strings_free(&cfg->hosts[i].modules);

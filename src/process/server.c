@@ -24,6 +24,13 @@ tern_host *tern_server_host(const char *domain) { return server_find_host(domain
 
 bool tern_server_stopping(void) { return server.stopping; }
 
+void tern_component_each(void (*fn)(void *ctx, const char *domain, const char *secret),
+                         void *ctx)
+{
+    for (size_t i = 0; i < server.cfg->n_components; i++)
+        fn(ctx, server.cfg->components[i].name, server.cfg->components[i].secret);
+}
+
 void server_release(void)
 {
     if (server.stop_timer)

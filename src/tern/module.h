@@ -229,6 +229,11 @@ void tern_unserve_domain(tern_host *host, const char *domain);
 void tern_served_each(tern_host *host,
                       void (*fn)(void *ctx, const char *domain, const char *name), void *ctx);
 
+/* The [component DOMAIN] sections of the configuration (XEP-0114 external components, for
+ * the component module): each domain, prepared, with its secret, in file order. */
+void tern_component_each(void (*fn)(void *ctx, const char *domain, const char *secret),
+                         void *ctx);
+
 /* ---- stanza helpers ---- */
 
 /* Adds <name xmlns?>text</name> to parent and returns it. */

@@ -26,8 +26,9 @@ def server(tmp_path_factory, pki):
     port = free_port()
     srv = TernServer(tmp_path_factory.mktemp("component"), pki, modules="disco ping component",
                      extra_config=f"[module component]\nlisten = 127.0.0.1:{port}\n"
-                                  f"secrets = gw.localhost={SECRET} spare.localhost=other\n"
-                                  "max_unauthenticated = 3\nhandshake_timeout = 2\n")
+                                  "max_unauthenticated = 3\nhandshake_timeout = 2\n"
+                                  f"[component gw.localhost]\nsecret = {SECRET}\n"
+                                  "[component spare.localhost]\nsecret = other\n")
     srv.component_port = port
     srv.add_user("alice@localhost", "alice-secret")
     srv.start()
@@ -204,3 +205,11 @@ def test_unauthenticated_streams_are_bounded_in_number_and_time(server):
     assert time.monotonic() - t0 < 5  # handshake_timeout = 2
     extra.close()
     server.wait_log("too many streams are authenticating")
+
+
+def test_component_sections_without_the_module_are_reported(tmp_path, pki):
+    srv = TernServer(tmp_path, pki, modules="disco ping",
+                     extra_config="[component gw.localhost]\nsecret = s\n")
+    srv.start()
+    srv.wait_log("[component gw.localhost] is unused: no host loads the component module")
+    srv.check_clean_exit()

@@ -609,6 +609,35 @@ START_TEST(test_error_duplicate_host)
 }
 END_TEST
 
+/* [component DOMAIN] sections: the domain prepared, its secret kept as written; each needs
+ * one, is named once and is no host. */
+START_TEST(test_component_sections)
+{
+    config *cfg = load_ok(MINIMAL_HOST "[component IRC.localhost]\nsecret = s3 cr=t\n"
+                          "[component sms.localhost]\nsecret = other\n");
+    ck_assert_uint_eq(cfg->n_components, 2);
+    ck_assert_str_eq(cfg->components[0].name, "irc.localhost");
+    ck_assert_str_eq(cfg->components[0].secret, "s3 cr=t");
+    ck_assert_str_eq(cfg->components[1].name, "sms.localhost");
+    config_free(cfg);
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component irc.localhost]\n"),
+                     expect(2, "[component irc.localhost] needs a secret"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component irc.localhost]\nsecret =\n"),
+                     expect(3, "secret needs a value"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component a.localhost]\nsecret = x\n"
+                                "[component A.localhost]\nsecret = y\n"),
+                     expect(4, "duplicate component 'a.localhost' (first defined on line 2)"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component]\n"),
+                     expect(2, "[component] needs a domain, e.g. [component irc.example.org]"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component bad domain]\n"),
+                     expect(2, "invalid component domain 'bad domain'"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component localhost]\nsecret = x\n"),
+                     expect(2, "component 'localhost' is also a [host]"));
+    ck_assert_str_eq(load_error(MINIMAL_HOST "[component c.localhost]\nsecret = x\nport = 1\n"),
+                     expect(4, "unknown key 'port' in [component c.localhost]"));
+}
+END_TEST
+
 START_TEST(test_error_duplicate_key)
 {
     ck_assert_str_eq(load_error("[server]\nworkers = 1\n[c2s]\n[server]\nworkers = 2\n" MINIMAL_HOST),
@@ -804,6 +833,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_error_numbers);
     tcase_add_test(tc, test_error_host_name);
     tcase_add_test(tc, test_error_duplicate_host);
+    tcase_add_test(tc, test_component_sections);
     tcase_add_test(tc, test_error_duplicate_key);
     tcase_add_test(tc, test_error_admin);
     tcase_add_test(tc, test_error_no_hosts);
