@@ -28,10 +28,13 @@
 #include <gnutls/gnutls.h>
 #include <tern/conn.h>
 #include <tern/module.h>
+#include <tern/privilege.h>
 #include <tern/stream.h>
 #include <tern/util.h>
 
 #define NS_COMPONENT "jabber:component:accept"
+#define NS_PRIVILEGE "urn:xmpp:privilege:2"   /* XEP-0356 */
+#define NS_FORWARD   "urn:xmpp:forward:0"     /* XEP-0297 */
 #define ID_LEN 16
 #define MAX_DEPTH 64
 
@@ -56,6 +59,8 @@ typedef struct component {
     component_state *st;
     char *domain;
     char *secret;
+    char *roster;          /* XEP-0356 privileges: none, get, set, both */
+    char *message;         /* none, outgoing */
     link *bound;           /* the authenticated stream, or NULL: stanzas to it bounce */
 } component;
 
@@ -73,6 +78,7 @@ struct link {
 
 struct component_state {
     tern_host *host;
+    component_state *next_loaded;
     component *components;
     size_t n_components;
     link *links;           /* every open stream */
@@ -197,6 +203,52 @@ static bool handshake_valid(const link *l, const char *text)
     return diff == 0;
 }
 
+static component *find_component(component_state *st, const char *domain);
+
+/* XEP-0356 §3: the privileges granted, told to the component as soon as it is connected. */
+static void advertise_privileges(link *l)
+{
+    component *comp = l->comp;
+    if (!strcmp(comp->roster, "none") && !strcmp(comp->message, "none"))
+        return;
+    tern_xml *m = xml_new("message", NS_CLIENT);
+    xml_set_attr(m, "from", tern_host_name(l->st->host));
+    xml_set_attr(m, "to", comp->domain);
+    char id[ID_LEN + 1];
+    random_token(id, ID_LEN);
+    xml_set_attr(m, "id", id);
+    tern_xml *privilege = xml_add_child(m, "privilege", NS_PRIVILEGE);
+    const char *access[] = { "roster", "message" }, *type[] = { comp->roster, comp->message };
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(type[i], "none") == 0)
+            continue;
+        tern_xml *perm = xml_add_child(privilege, "perm", NS_PRIVILEGE);
+        xml_set_attr(perm, "access", access[i]);
+        xml_set_attr(perm, "type", type[i]);
+    }
+    send_stanza(l, m);
+    xml_unref(m);
+}
+
+/* The hosts the module is loaded on (one, as documented; the service needs the host's). */
+static component_state *loaded;
+
+/* Only a component's own domain speaks for it: its stanzas are from-checked on its stream,
+ * and no one else may send from our domains. */
+static bool privilege_allows(tern_host *host, const char *entity, const char *access,
+                             const char *type)
+{
+    component *comp = NULL;
+    for (component_state *st = loaded; st && !comp; st = st->next_loaded)
+        if (st->host == host)
+            comp = find_component(st, entity);
+    if (!comp || strcmp(access, "roster") != 0)
+        return false;
+    return !strcmp(comp->roster, "both") || !strcmp(comp->roster, type);
+}
+
+static const tern_privilege_api privilege_api = { privilege_allows };
+
 static void authenticated(link *l)
 {
     component *comp = l->comp;
@@ -209,6 +261,7 @@ static void authenticated(link *l)
     comp->bound = l;
     write_str(l, "<handshake/>");
     log_info(conn_id(l->c), "component %s connected from %s", comp->domain, conn_peer(l->c));
+    advertise_privileges(l);
 }
 
 /* The 'from' of a component's stanza must be its domain or a JID at it. */
@@ -234,6 +287,60 @@ static tern_xml *import_stanza(tern_xml *x)
     tern_xml *converted = tern_stanza_parse(buf.data, buf.len);
     buf_free(&buf);
     return converted;
+}
+
+/* XEP-0356 §5: a message to the host wrapping one the component sends for an account. */
+static bool is_privileged_message(const link *l, const tern_xml *stanza)
+{
+    const char *to = xml_attr(stanza, "to");
+    return xml_is(stanza, "message", NS_CLIENT) && to &&
+           !strcasecmp(to, tern_host_name(l->st->host)) &&
+           xml_child(stanza, "privilege", NS_PRIVILEGE);
+}
+
+/* The forwarded message goes out as the account's when the component holds the message
+ * privilege and the account is one of the host's (a bare JID); otherwise the component gets
+ * <forbidden/> or <bad-request/>. Consumes stanza. */
+static void privileged_message(link *l, tern_xml *stanza)
+{
+    const tern_xml *privilege = xml_child(stanza, "privilege", NS_PRIVILEGE);
+    const tern_xml *forwarded = xml_child(privilege, "forwarded", NS_FORWARD);
+    /* The forwarded message is in jabber:client, or in the stream's namespace when the
+     * component wrote it as one of its own stanzas (slixmpp does). */
+    const tern_xml *inner = forwarded ? xml_child(forwarded, "message", NS_CLIENT) : NULL;
+    if (!inner && forwarded)
+        inner = xml_child(forwarded, "message", NS_COMPONENT);
+    const char *host = tern_host_name(l->st->host), *from = inner ? xml_attr(inner, "from") : NULL;
+    tern_stanza_error cond = STANZA_ERR_FORBIDDEN;
+    const char *why = NULL;
+    tern_jid j = { 0 };
+    const char *bad;
+    if (strcmp(l->comp->message, "outgoing") != 0) {
+        why = "this component may not send messages for accounts";
+    } else if (!inner) {
+        cond = STANZA_ERR_BAD_REQUEST;
+        why = "a privileged message forwards a <message/>";
+    } else if (!from || jid_parse(from, &j, &bad) != 0 || !j.node || j.resource ||
+               strcmp(j.domain, host) != 0) {
+        why = "the forwarded message must be from the bare JID of an account of this host";
+    } else {
+        why = NULL;
+    }
+    jid_free(&j);
+    if (why) {
+        tern_xml *reply = stanza_error_reply(stanza, cond, why);
+        if (reply) {
+            xml_set_attr(reply, "from", host);
+            xml_set_attr(reply, "to", xml_attr(stanza, "from"));
+            send_stanza(l, reply);
+            xml_unref(reply);
+        }
+    } else {
+        tern_xml *message = import_stanza(xml_copy(inner)); /* as a jabber:client tree */
+        if (message)
+            tern_route(l->st->host, message);
+    }
+    xml_unref(stanza);
 }
 
 static void on_stanza(void *ctx, tern_xml *x)
@@ -270,7 +377,9 @@ static void on_stanza(void *ctx, tern_xml *x)
         return;
     }
     tern_xml *stanza = import_stanza(x);
-    if (stanza)
+    if (stanza && is_privileged_message(l, stanza))
+        privileged_message(l, stanza);
+    else if (stanza)
         tern_route(l->st->host, stanza);
 }
 
@@ -382,16 +491,19 @@ static void free_components(component_state *st)
     for (size_t i = 0; i < st->n_components; i++) {
         free(st->components[i].domain);
         free(st->components[i].secret);
+        free(st->components[i].roster);
+        free(st->components[i].message);
     }
     free(st->components);
 }
 
-static void add_component(void *ctx, const char *domain, const char *secret)
+static void add_component(void *ctx, const tern_component_config *c)
 {
     component_state *st = ctx;
     st->components = xrealloc(st->components, (st->n_components + 1) * sizeof *st->components);
-    st->components[st->n_components++] = (component){ st, xstrdup(domain), xstrdup(secret),
-                                                      NULL };
+    st->components[st->n_components++] = (component){ st, xstrdup(c->domain),
+                                                      xstrdup(c->secret), xstrdup(c->roster),
+                                                      xstrdup(c->message), NULL };
 }
 
 /* The [component DOMAIN] sections (the configuration rejects duplicates), each domain
@@ -415,6 +527,9 @@ static int component_load(tern_host *host, void **state, char *err, size_t err_l
     component_state *st = xcalloc(1, sizeof *st);
     st->host = host;
     *state = st;
+    st->next_loaded = loaded;
+    loaded = st;
+    tern_service_provide(host, TERN_SERVICE_PRIVILEGE, &privilege_api);
     if (add_components(st, err, err_len) != 0)
         return -1;
     if (st->n_components == 0) {
@@ -437,6 +552,12 @@ static void component_unload(tern_host *host, void *state)
             stream_error(l, STREAM_ERR_SYSTEM_SHUTDOWN, "the component service is unloaded");
         }
         link_free(l);
+    }
+    for (component_state **at = &loaded; *at; at = &(*at)->next_loaded) {
+        if (*at == st) {
+            *at = st->next_loaded;
+            break;
+        }
     }
     free_components(st);
     free(st);

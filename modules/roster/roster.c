@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include <tern/module.h>
+#include <tern/privilege.h>
 #include <tern/roster.h>
 
 #include "roster_store.h"
@@ -197,10 +198,15 @@ static void deliver_if_available(tern_session *s, void *stanza)
 /* ---- roster get and set (RFC 6121 §2.1.3, §2.1.5) ---- */
 
 /* Only the account itself may see or change its roster (RFC 6121 §2.1.5 security warning,
- * §2.3.3: forbidden). */
-static bool refuse_others(const tern_stanza_event *ev)
+ * §2.3.3: forbidden), and an entity the operator granted that privilege (XEP-0356 §4.2: an
+ * external component with `roster = get|set|both`), which is then answered as the account
+ * would be. `type` is "get" or "set". */
+static bool refuse_others(const tern_stanza_event *ev, const char *type)
 {
     if (strcmp(ev->from->bare, ev->to->bare) == 0)
+        return false;
+    const tern_privilege_api *privilege = tern_privilege(ev->host);
+    if (privilege && privilege->allows(ev->host, ev->from->bare, "roster", type))
         return false;
     tern_reply_error(ev, STANZA_ERR_FORBIDDEN, "only the account itself may use its roster");
     return true;
@@ -215,7 +221,7 @@ static int add_item_to_query(void *ctx, tern_xml *item)
 static tern_event_result roster_get(const tern_stanza_event *ev, void *data)
 {
     (void)data;
-    if (refuse_others(ev))
+    if (refuse_others(ev, "get"))
         return TERN_HANDLED;
     roster_meta meta;
     if (roster_meta_load(ev->host, ev->to->bare, &meta) != 0) {
@@ -327,7 +333,7 @@ static void roster_remove(roster_state *st, const tern_stanza_event *ev, const c
 static tern_event_result roster_set(const tern_stanza_event *ev, void *data)
 {
     roster_state *st = data;
-    if (refuse_others(ev))
+    if (refuse_others(ev, "set"))
         return TERN_HANDLED;
     const tern_xml *query = xml_child(ev->stanza, "query", NS_ROSTER);
     const tern_xml *item = NULL;

@@ -93,7 +93,7 @@ typedef enum key_id {
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
     K_HTTP_MAX_BODY_SIZE, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX, K_HTTP_SEND_TIMEOUT,
     K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
-    K_COMPONENT_SECRET,
+    K_COMPONENT_SECRET, K_COMPONENT_ROSTER, K_COMPONENT_MESSAGE,
     K_COUNT
 } key_id;
 
@@ -190,6 +190,10 @@ static const key_spec keys[K_COUNT] = {
     [K_HOST_KEY] = { SEC_HOST, "key", V_PATH_OPT, H(key), 0, 0 },
     [K_COMPONENT_SECRET] = { SEC_COMPONENT, "secret", V_SECRET, offsetof(config_component, secret),
                              0, 0 },
+    [K_COMPONENT_ROSTER] = { SEC_COMPONENT, "roster", V_SECRET, offsetof(config_component, roster),
+                             0, 0 },
+    [K_COMPONENT_MESSAGE] = { SEC_COMPONENT, "message", V_SECRET,
+                              offsetof(config_component, message), 0, 0 },
 };
 
 #define PREV_SETTING K_COUNT
@@ -418,13 +422,34 @@ static int set_value(parse_state *st, const key_spec *k, const char *value)
 
 /* ---- sections ---- */
 
+static bool one_of(const char *value, const char *const *choices)
+{
+    for (; *choices; choices++)
+        if (strcmp(value, *choices) == 0)
+            return true;
+    return false;
+}
+
 /* The section being left is complete: check what needs the whole section. */
 static void finish_section(parse_state *st)
 {
     if (st->sec == SEC_COMPONENT && !st->failed) {
-        const config_component *c = &st->cfg->components[st->component];
+        config_component *c = &st->cfg->components[st->component];
+        /* XEP-0356 §3: what the component may do on the users' behalf. */
+        static const char *const roster[] = { "none", "get", "set", "both", NULL };
+        static const char *const message[] = { "none", "outgoing", NULL };
         if (!c->secret)
             fail(st, c->line, "[component %s] needs a secret", c->name);
+        else if (c->roster && !one_of(c->roster, roster))
+            fail(st, st->seen[K_COMPONENT_ROSTER], "invalid roster '%s' (expected none, get, "
+                 "set or both)", c->roster);
+        else if (c->message && !one_of(c->message, message))
+            fail(st, st->seen[K_COMPONENT_MESSAGE], "invalid message '%s' (expected none or "
+                 "outgoing)", c->message);
+        if (!c->roster)
+            c->roster = xstrdup("none");
+        if (!c->message)
+            c->message = xstrdup("none");
         return;
     }
     if (st->sec != SEC_HOST || st->failed)
@@ -490,7 +515,8 @@ static void open_component(parse_state *st, const char *name)
     cfg->components[cfg->n_components] = (config_component){ .name = prepared,
                                                              .line = st->lineno };
     st->component = cfg->n_components++;
-    st->seen[K_COMPONENT_SECRET] = 0;
+    for (int k = K_COMPONENT_SECRET; k <= K_COMPONENT_MESSAGE; k++)
+        st->seen[k] = 0;
 }
 
 static void open_module(parse_state *st, const char *name)

@@ -43,6 +43,8 @@ typedef struct config_settings {
 typedef struct config_component {
     char *name;               /* prepared domain */
     char *secret;
+    char *roster;             /* XEP-0356 privilege: none (default), get, set or both */
+    char *message;            /* XEP-0356 privilege: none (default) or outgoing */
     int line;                 /* of the section header */
 } config_component;
 

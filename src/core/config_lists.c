@@ -85,6 +85,8 @@ void config_free(config *cfg)
     for (size_t i = 0; i < cfg->n_components; i++) {
         free(cfg->components[i].name);
         free(cfg->components[i].secret);
+        free(cfg->components[i].roster);
+        free(cfg->components[i].message);
     }
     free(cfg->components);
     for (size_t i = 0; i < cfg->n_hosts; i++) {

@@ -24,11 +24,13 @@ tern_host *tern_server_host(const char *domain) { return server_find_host(domain
 
 bool tern_server_stopping(void) { return server.stopping; }
 
-void tern_component_each(void (*fn)(void *ctx, const char *domain, const char *secret),
-                         void *ctx)
+void tern_component_each(void (*fn)(void *ctx, const tern_component_config *c), void *ctx)
 {
-    for (size_t i = 0; i < server.cfg->n_components; i++)
-        fn(ctx, server.cfg->components[i].name, server.cfg->components[i].secret);
+    for (size_t i = 0; i < server.cfg->n_components; i++) {
+        const config_component *c = &server.cfg->components[i];
+        tern_component_config out = { c->name, c->secret, c->roster, c->message };
+        fn(ctx, &out);
+    }
 }
 
 void server_release(void)

@@ -230,9 +230,14 @@ void tern_served_each(tern_host *host,
                       void (*fn)(void *ctx, const char *domain, const char *name), void *ctx);
 
 /* The [component DOMAIN] sections of the configuration (XEP-0114 external components, for
- * the component module): each domain, prepared, with its secret, in file order. */
-void tern_component_each(void (*fn)(void *ctx, const char *domain, const char *secret),
-                         void *ctx);
+ * the component module), in file order. */
+typedef struct tern_component_config {
+    const char *domain;  /* prepared */
+    const char *secret;
+    const char *roster;  /* XEP-0356 roster privilege: "none", "get", "set" or "both" */
+    const char *message; /* XEP-0356 message privilege: "none" or "outgoing" */
+} tern_component_config;
+void tern_component_each(void (*fn)(void *ctx, const tern_component_config *c), void *ctx);
 
 /* ---- stanza helpers ---- */
 

@@ -24,13 +24,17 @@ TIMEOUT = 10
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, pki):
     port = free_port()
-    srv = TernServer(tmp_path_factory.mktemp("component"), pki, modules="disco ping component",
+    srv = TernServer(tmp_path_factory.mktemp("component"), pki,
+                     modules="disco ping roster presence component",
                      extra_config=f"[module component]\nlisten = 127.0.0.1:{port}\n"
                                   "max_unauthenticated = 3\nhandshake_timeout = 2\n"
                                   f"[component gw.localhost]\nsecret = {SECRET}\n"
-                                  "[component spare.localhost]\nsecret = other\n")
+                                  "[component spare.localhost]\nsecret = other\n"
+                                  "[component priv.localhost]\nsecret = priv\n"
+                                  "roster = both\nmessage = outgoing\n")
     srv.component_port = port
     srv.add_user("alice@localhost", "alice-secret")
+    srv.add_user("bob@localhost", "bob-secret")
     srv.start()
     yield srv
     srv.check_clean_exit()
@@ -213,3 +217,87 @@ def test_component_sections_without_the_module_are_reported(tmp_path, pki):
     srv.start()
     srv.wait_log("[component gw.localhost] is unused: no host loads the component module")
     srv.check_clean_exit()
+
+
+def test_a_privileged_gateway_keeps_rosters_and_sends_for_users(server):
+    """XEP-0356 with slixmpp's own plugin: priv.localhost, granted roster = both and
+    message = outgoing, is told so when it connects, adds a contact to alice's roster (alice's
+    client gets the push and sees it), reads the roster back, and sends a message as alice."""
+    from slixmpp.componentxmpp import ComponentXMPP
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        alice = make_client("alice@localhost/phone", "alice-secret", server)
+        await connect(alice, server)
+        await alice.get_roster()
+        pushed = loop.create_future()
+        alice.add_event_handler("roster_update",
+                                lambda iq: pushed.done() or pushed.set_result(iq))
+        bob = make_client("bob@localhost/desk", "bob-secret", server)
+        await connect(bob, server)
+        got = loop.create_future()
+        bob.add_event_handler("message", lambda m: got.done() or got.set_result(m))
+
+        comp = ComponentXMPP("priv.localhost", "priv", "127.0.0.1", server.component_port)
+        # slixmpp addresses privileged messages to server_host, which it takes from the
+        # address it connects to: here the address is not the domain.
+        comp.server_host = "localhost"
+        comp.register_plugin("xep_0356")
+        advertised = loop.create_future()
+        comp.add_event_handler("privileges_advertised",
+                               lambda *_: advertised.done() or advertised.set_result(True))
+        comp.connect()
+        await asyncio.wait_for(advertised, TIMEOUT)
+        assert comp["xep_0356"].granted_privileges["roster"] == "both"
+        assert comp["xep_0356"].granted_privileges["message"] == "outgoing"
+
+        await comp["xep_0356"].set_roster("alice@localhost", {
+            "friend@irc.example": {"name": "Friend", "subscription": "none",
+                                   "groups": ["IRC"]}}, timeout=TIMEOUT)
+        await asyncio.wait_for(pushed, TIMEOUT)
+        assert "friend@irc.example" in alice.client_roster
+        reply = await comp["xep_0356"].get_roster("alice@localhost", timeout=TIMEOUT)
+        items = reply["roster"]["items"]
+        assert items["friend@irc.example"]["name"] == "Friend"
+        assert items["friend@irc.example"]["groups"] == ["IRC"]
+
+        inner = comp.make_message(mto="bob@localhost/desk", mfrom="alice@localhost",
+                                  mbody="sent by the gateway", mtype="chat")
+        comp["xep_0356"].send_privileged_message(inner)
+        msg = await asyncio.wait_for(got, TIMEOUT)
+        assert msg["from"] == "alice@localhost" and msg["body"] == "sent by the gateway"
+        await disconnect(alice, bob)
+        comp.disconnect()
+        await asyncio.sleep(0.1)
+    run(body())
+
+
+def test_without_privileges_rosters_and_messages_are_forbidden(server):
+    c = RawComponent(server, "spare.localhost")
+    c.handshake("other")
+    c.read_until(rb"<handshake/>")
+    c.send("<iq type='get' id='r1' from='spare.localhost' to='alice@localhost'>"
+           "<query xmlns='jabber:iq:roster'/></iq>")
+    err = c.read_until(rb"<iq[^>]*id='r1'.*?</iq>").group(0)
+    assert b"type='error'" in err and b"<forbidden" in err, err
+    c.send("<message id='p1' from='spare.localhost' to='localhost'>"
+           "<privilege xmlns='urn:xmpp:privilege:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+           "<message xmlns='jabber:client' from='alice@localhost' to='bob@localhost'>"
+           "<body>forged</body></message></forwarded></privilege></message>")
+    err = c.read_until(rb"<message[^>]*id='p1'.*?</error>").group(0)
+    assert b"type='error'" in err and b"<forbidden" in err, err
+    c.close()
+
+
+def test_a_privileged_message_for_another_host_or_a_full_jid_is_forbidden(server):
+    c = RawComponent(server, "priv.localhost")
+    c.handshake("priv")
+    c.read_until(rb"<handshake/>")
+    for n, sender in enumerate(["alice@elsewhere.example", "alice@localhost/phone"]):
+        c.send(f"<message id='q{n}' from='priv.localhost' to='localhost'>"
+               "<privilege xmlns='urn:xmpp:privilege:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+               f"<message xmlns='jabber:client' from='{sender}' to='bob@localhost'>"
+               "<body>x</body></message></forwarded></privilege></message>")
+        err = c.read_until(rf"<message[^>]*id='q{n}'.*?</error>".encode()).group(0)
+        assert b"<forbidden" in err, err
+    c.close()
