@@ -46,6 +46,20 @@ static bool unknown_node(const tern_stanza_event *ev, const char *xmlns)
     return false;
 }
 
+typedef struct extension_ctx {
+    tern_host *host;
+    tern_xml *query;
+} extension_ctx;
+
+static void add_extension(void *ctx, const char *form_type, const void *data)
+{
+    (void)form_type;
+    extension_ctx *e = ctx;
+    const tern_disco_extension *ext = data;
+    ext->add(e->host, e->query);
+}
+
+/* XEP-0030 §3.1, and XEP-0128 extension forms after the features (XEP-0157 contacts). */
 static tern_event_result host_info(const tern_stanza_event *ev, void *data)
 {
     disco_state *st = data;
@@ -55,6 +69,8 @@ static tern_event_result host_info(const tern_stanza_event *ev, void *data)
     tern_xml *query = xml_add_child(reply, "query", NS_DISCO_INFO);
     tern_registry_each(st->host, TERN_REG_DISCO_IDENTITY, add_identity, query);
     tern_registry_each(st->host, TERN_REG_DISCO_FEATURE, add_feature, query);
+    extension_ctx e = { st->host, query };
+    tern_registry_each(st->host, TERN_REG_DISCO_EXTENSION, add_extension, &e);
     tern_reply(ev, reply);
     return TERN_HANDLED;
 }

@@ -108,6 +108,12 @@ void tern_disco_add_feature(tern_host *host, const char *var)
     tern_registry_add(host, TERN_REG_DISCO_FEATURE, var, NULL);
 }
 
+void tern_disco_add_extension(tern_host *host, const char *form_type,
+                              const tern_disco_extension *ext)
+{
+    tern_registry_add(host, TERN_REG_DISCO_EXTENSION, form_type, ext);
+}
+
 void tern_disco_add_identity(tern_host *host, const char *category, const char *type,
                              const char *name)
 {

@@ -202,6 +202,17 @@ void tern_registry_each(tern_host *host, const char *registry, tern_registry_fn 
 #define TERN_REG_DISCO_IDENTITY "disco-identity"  /* item: "category/type", data: name */
 #define TERN_REG_DISCO_ACCOUNT_FEATURE "disco-account-feature" /* features of user@host */
 void tern_disco_add_feature(tern_host *host, const char *var);
+/* XEP-0128 service discovery extensions: a data form in the host's disco#info (XEP-0157
+ * contact addresses, say), built by `add` for each answer, so that it shows the settings in
+ * force. Registered under its FORM_TYPE with tern_disco_add_extension(); `ext` must outlive
+ * the registration (a static of the module). */
+#define TERN_REG_DISCO_EXTENSION "disco-extension" /* item: FORM_TYPE, data: extension */
+typedef struct tern_disco_extension {
+    /* Adds one <x xmlns='jabber:x:data' type='result'/> to `query`, or nothing. */
+    void (*add)(tern_host *host, tern_xml *query);
+} tern_disco_extension;
+void tern_disco_add_extension(tern_host *host, const char *form_type,
+                              const tern_disco_extension *ext);
 void tern_disco_add_identity(tern_host *host, const char *category, const char *type,
                              const char *name);
 
