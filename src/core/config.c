@@ -67,6 +67,7 @@ typedef enum value_kind {
     V_ORIGINS,     /* list of web origins (CORS), or "*" */
     V_DOMAINS,     /* list of domains, prepared */
     V_SECRET,      /* a string, kept as written */
+    V_ROUTES,      /* list of domain=host:port, kept as "domain=host:port", domain prepared */
 } value_kind;
 
 /* Lists may continue on indented lines (inih's multi-line values, as in Python's
@@ -74,7 +75,7 @@ typedef enum value_kind {
 static bool kind_is_list(value_kind kind)
 {
     return kind == V_ADMINS || kind == V_DNS || kind == V_ADDRS || kind == V_MODULES ||
-           kind == V_ORIGINS || kind == V_DOMAINS;
+           kind == V_ORIGINS || kind == V_DOMAINS || kind == V_ROUTES;
 }
 
 typedef enum key_id {
@@ -88,7 +89,7 @@ typedef enum key_id {
     K_C2S_SEND_HIGH, K_C2S_SEND_MAX, K_C2S_SEND_TIMEOUT,
     K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
     K_S2S_MAX_PER_ADDRESS, K_S2S_MAX_UNAUTH, K_S2S_MAX_UNAUTH_PER_ADDRESS,
-    K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS,
+    K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS, K_S2S_ROUTES,
     K_S2S_SEND_HIGH, K_S2S_SEND_MAX, K_S2S_SEND_TIMEOUT,
     K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
     K_HTTP_MAX_BODY_SIZE, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX, K_HTTP_SEND_TIMEOUT,
@@ -166,6 +167,7 @@ static const key_spec keys[K_COUNT] = {
                                0, 0 },
     [K_S2S_INSECURE_DOMAINS] = { SEC_S2S, "insecure_domains", V_DOMAINS,
                                  C(s2s_insecure_domains), 0, 0 },
+    [K_S2S_ROUTES] = { SEC_S2S, "routes", V_ROUTES, C(s2s_routes), 0, 0 },
     [K_S2S_SEND_HIGH] = { SEC_S2S, "send_queue_high_water", V_SIZE,
                            C(s2s_send_queue.high_water), 16384, 1073741824 },
     [K_S2S_SEND_MAX] = { SEC_S2S, "max_send_queue", V_SIZE, C(s2s_send_queue.max), 65536,
@@ -242,6 +244,57 @@ static void fail(parse_state *st, int line, const char *fmt, ...)
 }
 
 /* Adds one word of a list value to its field; 0 or -1 after fail(). */
+/* The "domain=host:port" entry for a prepared domain, or NULL. */
+static const char *config_s2s_route_find(const config_strings *routes, const char *domain)
+{
+    size_t len = strlen(domain);
+    for (size_t i = 0; i < routes->n; i++)
+        if (strncmp(routes->items[i], domain, len) == 0 && routes->items[i][len] == '=')
+            return routes->items[i];
+    return NULL;
+}
+
+/* One static route, domain=host:port (host a name, an IPv4 address or [IPv6]): kept as
+ * "domain=host:port" with the domain prepared, for config_s2s_route(). */
+static int add_route(parse_state *st, config_strings *routes, const char *word)
+{
+    const char *eq = strchr(word, '=');
+    char *domain = NULL, *host = NULL;
+    unsigned long port = 0;
+    const char *hostport = eq ? eq + 1 : NULL;
+    const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+    bool bracketed = hostport && hostport[0] == '[';
+    char *dname = eq ? xstrndup(word, (size_t)(eq - word)) : NULL;
+    int ok = dname && jid_prep_domain(dname, &domain) == 0 && colon && colon > hostport &&
+             (!bracketed || colon[-1] == ']') &&
+             config_parse_number(colon + 1, 1, 65535, &port);
+    free(dname);
+    if (ok) {
+        host = xstrndup(hostport, (size_t)(colon - hostport));
+        ok = strpbrk(host, "=/@") == NULL && (bracketed || strchr(host, ':') == NULL);
+    }
+    if (!ok) {
+        fail(st, st->lineno, "invalid route '%s' in routes (expected domain=host:port)", word);
+        free(domain);
+        free(host);
+        return -1;
+    }
+    char host_port[300];
+    snprintf(host_port, sizeof host_port, "%s:%lu", host, port);
+    if (config_s2s_route_find(routes, domain)) {
+        fail(st, st->lineno, "domain '%s' has two routes", domain);
+        free(domain);
+        free(host);
+        return -1;
+    }
+    char *entry = xasprintf("%s=%s", domain, host_port);
+    config_strings_add(routes, entry);
+    free(entry);
+    free(domain);
+    free(host);
+    return 0;
+}
+
 static int add_word(parse_state *st, const key_spec *k, void *field, const char *word)
 {
     int line = st->lineno;
@@ -311,6 +364,8 @@ static int add_word(parse_state *st, const key_spec *k, void *field, const char 
         free(domain);
         return 0;
     }
+    case V_ROUTES:
+        return add_route(st, field, word);
     default:
         abort(); /* only list kinds come here */
     }
@@ -928,6 +983,23 @@ const config_host *config_find_host(const config *cfg, const char *domain)
 bool config_is_admin(const config *cfg, const char *bare_jid)
 {
     return config_strings_contain(&cfg->admins, bare_jid);
+}
+
+bool config_s2s_route(const config *cfg, const char *domain, char *host, size_t host_len,
+                      unsigned *port)
+{
+    const char *entry = config_s2s_route_find(&cfg->s2s_routes, domain);
+    if (!entry)
+        return false;
+    const char *hostport = strchr(entry, '=') + 1, *colon = strrchr(hostport, ':');
+    size_t n = (size_t)(colon - hostport);
+    if (hostport[0] == '[') { /* [IPv6]: the address without its brackets */
+        hostport++;
+        n -= 2;
+    }
+    snprintf(host, host_len, "%.*s", (int)n, hostport);
+    *port = (unsigned)strtoul(colon + 1, NULL, 10);
+    return true;
 }
 
 bool config_s2s_requires_certificate(const config *cfg, const char *domain)

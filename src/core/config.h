@@ -118,6 +118,7 @@ typedef struct config {
     bool s2s_require_valid_certificates;
     config_strings s2s_secure_domains;
     config_strings s2s_insecure_domains;
+    config_strings s2s_routes;        /* "domain=host:port": static routes instead of SRV */
 
     /* [http] */
     config_addr_list http_listen;
@@ -144,6 +145,10 @@ bool config_is_admin(const config *cfg, const char *bare_jid);
 /* Whether the peer `domain` (prepared) must present a valid certificate ([s2s]
  * require_valid_certificates with its secure_domains / insecure_domains exceptions). */
 bool config_s2s_requires_certificate(const config *cfg, const char *domain);
+/* A static route for the prepared `domain` ([s2s] routes): true with the host (a name or an
+ * address, IPv6 without brackets) and the port. */
+bool config_s2s_route(const config *cfg, const char *domain, char *host, size_t host_len,
+                      unsigned *port);
 
 /* The value written for module.key: the host's override if `host` (prepared domain, may be
  * NULL) has one, else the [module] section's, else NULL. */

@@ -354,6 +354,18 @@ s2s_dns_req *s2s_dns_resolve(const char *domain, s2s_dns_cb cb, void *ctx)
     r->cb = cb;
     r->ctx = ctx;
     r->ttl = SRV_TTL_CAP;
+    char host[256];
+    unsigned port;
+    if (config_s2s_route(server.cfg, domain, host, sizeof host, &port)) {
+        /* [s2s] routes: this host and port instead of the domain's SRV records. */
+        log_debug(0, "dns: %s has a static route to %s port %u", domain, host, port);
+        target *t = &r->targets[r->n_targets++];
+        t->host = xstrdup(host);
+        t->port = (unsigned short)port;
+        lookup_addresses(r);
+        arm_timeout();
+        return r;
+    }
     s2s_addr hit[MAX_ADDRS];
     size_t n = s2s_dns_cache_get(cache, domain, now_ms(), hit, MAX_ADDRS);
     if (n) {

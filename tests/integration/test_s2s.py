@@ -26,6 +26,7 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None and
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 ALICE = ("alice@a.test", "alice-secret")
 BOB = ("bob@b.test", "bob-secret")
+CAROL = ("carol@c.test", "carol-secret")
 MODULES = "disco ping roster presence s2s"
 
 # A service at echo.a.test, served by a module of a.test (tern_serve_domain()): every message
@@ -83,8 +84,9 @@ class Federation:
 
     def __init__(self, folder):
         self.pki = folder / "pki"
-        make_pki(self.pki, hosts=("a.test", "b.test"))
-        self.s2s_port = {"a.test": free_port(), "b.test": free_port()}
+        make_pki(self.pki, hosts=("a.test", "b.test", "c.test"))
+        # c.test has no DNS record: a.test reaches it by a static route ([s2s] routes).
+        self.s2s_port = {"a.test": free_port(), "b.test": free_port(), "c.test": free_port()}
         self.closed_port = free_port()            # nothing listens here: refused
         self.silent = socket.socket()             # accepts TCP, never says a word
         self.silent.bind(("127.0.0.1", 0))
@@ -108,11 +110,14 @@ class Federation:
         self._wait_dns()
         self.servers = {}
         echo_modules = build_echo_module(folder / "modules-a")
-        for domain, user in [("a.test", ALICE), ("b.test", BOB)]:
+        for domain, user in [("a.test", ALICE), ("b.test", BOB), ("c.test", CAROL)]:
             modules = MODULES + (" echo" if domain == "a.test" else "")
+            route = (f"routes = c.test=127.0.0.1:{self.s2s_port['c.test']}\n"
+                     if domain == "a.test" else "")
             srv = TernServer(folder / domain, self.pki, hosts=(domain,), modules=modules,
                              extra_config=f"dns_servers = 127.0.0.1:{self.dns_port}\n"
-                                          f"[s2s]\nlisten = 127.0.0.1:{self.s2s_port[domain]}\n")
+                                          f"[s2s]\nlisten = 127.0.0.1:{self.s2s_port[domain]}\n"
+                                          + route)
             if domain == "a.test":
                 srv.config.write_text(srv.config.read_text().replace(
                     f"module_dir = {MODULE_DIR}", f"module_dir = {echo_modules}"))
@@ -196,6 +201,24 @@ def test_a_domain_a_module_serves_is_reached_from_another_server(fed):
     assert "new link echo.a.test -> b.test" in a_log, a_log[-3000:]
     assert "link b.test -> echo.a.test is authenticated (dialback)" in \
         fed.servers["b.test"].log_text()
+
+
+def test_a_static_route_reaches_a_domain_without_dns(fed):
+    """[s2s] routes sends c.test, which has no SRV or address record, to a fixed host:port:
+    alice@a.test and carol@c.test talk both ways (c.test finds a.test through DNS)."""
+    async def body():
+        alice, _, a, _ = clients(fed)
+        c = fed.servers["c.test"]
+        carol = make_client(CAROL[0] + "/tablet", CAROL[1], c)
+        await connect(alice, a)
+        await connect(carol, c)
+        await chat_both_ways(alice, "alice@a.test/phone", carol, "carol@c.test/tablet",
+                             "over the static route", "and back")
+        await disconnect(alice, carol)
+    run(body())
+    port = fed.s2s_port["c.test"]
+    assert f"dns: c.test has a static route to 127.0.0.1 port {port}" in \
+        fed.servers["a.test"].log_text()
 
 
 def test_message_to_unknown_user_on_remote_server(fed):

@@ -609,6 +609,37 @@ START_TEST(test_error_duplicate_host)
 }
 END_TEST
 
+/* [s2s] routes: domain=host:port, the domain prepared, the host a name, IPv4 or [IPv6]. */
+START_TEST(test_s2s_routes)
+{
+    config *cfg = load_ok("[s2s]\nroutes = Priv.Example=10.0.0.7:5269 v6.example=[::1]:5270\n"
+                          "  named.example=xmpp.named.example:5269\n" MINIMAL_HOST);
+    char host[256];
+    unsigned port = 0;
+    ck_assert(config_s2s_route(cfg, "priv.example", host, sizeof host, &port));
+    ck_assert_str_eq(host, "10.0.0.7");
+    ck_assert_uint_eq(port, 5269);
+    ck_assert(config_s2s_route(cfg, "v6.example", host, sizeof host, &port));
+    ck_assert_str_eq(host, "::1");
+    ck_assert_uint_eq(port, 5270);
+    ck_assert(config_s2s_route(cfg, "named.example", host, sizeof host, &port));
+    ck_assert_str_eq(host, "xmpp.named.example");
+    ck_assert(!config_s2s_route(cfg, "other.example", host, sizeof host, &port));
+    config_free(cfg);
+    const char *bad[] = { "nodomain", "a.example=host", "a.example=host:0", "a.example=:5269",
+                          "a.example=::1:5269", "a.example=host:99999", "=host:5269" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256], want[256];
+        snprintf(text, sizeof text, "[s2s]\nroutes = %s\n" MINIMAL_HOST, bad[i]);
+        snprintf(want, sizeof want, "invalid route '%s' in routes (expected domain=host:port)",
+                 bad[i]);
+        ck_assert_str_eq(load_error(text), expect(2, "%s", want));
+    }
+    ck_assert_str_eq(load_error("[s2s]\nroutes = a.example=h:1 A.example=g:2\n" MINIMAL_HOST),
+                     expect(2, "domain 'a.example' has two routes"));
+}
+END_TEST
+
 /* [component DOMAIN] sections: the domain prepared, its secret kept as written; each needs
  * one, is named once and is no host. */
 START_TEST(test_component_sections)
@@ -834,6 +865,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_error_host_name);
     tcase_add_test(tc, test_error_duplicate_host);
     tcase_add_test(tc, test_component_sections);
+    tcase_add_test(tc, test_s2s_routes);
     tcase_add_test(tc, test_error_duplicate_key);
     tcase_add_test(tc, test_error_admin);
     tcase_add_test(tc, test_error_no_hosts);
