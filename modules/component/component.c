@@ -83,6 +83,8 @@ struct component_state {
     size_t n_components;
     link *links;           /* every open stream */
     size_t unauthenticated;
+    /* Figures for /metrics (tern_metric_add). */
+    unsigned long long stanzas_in, stanzas_out, bounced, refused;
 };
 
 /* ---- writing ---- */
@@ -145,9 +147,11 @@ static void to_component(const tern_stanza_event *ev, void *data)
 {
     component *comp = data;
     if (comp->bound) {
+        comp->st->stanzas_out++;
         send_stanza(comp->bound, ev->stanza);
         return;
     }
+    comp->st->bounced++;
     /* Down: requests and messages bounce (errors and presence do not). */
     const char *type = xml_attr(ev->stanza, "type");
     bool message = xml_is(ev->stanza, "message", NS_CLIENT);
@@ -353,10 +357,12 @@ static void on_stanza(void *ctx, tern_xml *x)
     if (!l->authenticated) {
         bool ok = xml_is(x, "handshake", NS_COMPONENT) && handshake_valid(l, xml_text(x));
         xml_unref(x);
-        if (ok)
+        if (ok) {
             authenticated(l);
-        else
+        } else {
+            l->st->refused++;
             stream_error(l, STREAM_ERR_NOT_AUTHORIZED, "the handshake does not match");
+        }
         return;
     }
     const char *name = xml_name(x);
@@ -377,6 +383,7 @@ static void on_stanza(void *ctx, tern_xml *x)
         return;
     }
     tern_xml *stanza = import_stanza(x);
+    l->st->stanzas_in++;
     if (stanza && is_privileged_message(l, stanza))
         privileged_message(l, stanza);
     else if (stanza)
@@ -484,6 +491,62 @@ static void on_accept(int fd, void *data)
                                 false, handshake_timeout, l);
 }
 
+/* ---- figures for /metrics ---- */
+
+static component_state *state_of(tern_host *host)
+{
+    for (component_state *st = loaded; st; st = st->next_loaded)
+        if (st->host == host)
+            return st;
+    return NULL;
+}
+
+static unsigned long long connected_count(tern_host *host)
+{
+    component_state *st = state_of(host);
+    unsigned long long n = 0;
+    for (size_t i = 0; st && i < st->n_components; i++)
+        n += st->components[i].bound != NULL;
+    return n;
+}
+
+static unsigned long long in_count(tern_host *host)
+{
+    component_state *st = state_of(host);
+    return st ? st->stanzas_in : 0;
+}
+
+static unsigned long long out_count(tern_host *host)
+{
+    component_state *st = state_of(host);
+    return st ? st->stanzas_out : 0;
+}
+
+static unsigned long long bounced_count(tern_host *host)
+{
+    component_state *st = state_of(host);
+    return st ? st->bounced : 0;
+}
+
+static unsigned long long refused_count(tern_host *host)
+{
+    component_state *st = state_of(host);
+    return st ? st->refused : 0;
+}
+
+static const tern_metric component_metrics[] = {
+    { "tern_components_connected", "gauge", "External components connected now.",
+      connected_count },
+    { "tern_component_stanzas_in_total", "counter", "Stanzas received from components.",
+      in_count },
+    { "tern_component_stanzas_out_total", "counter", "Stanzas sent to components.",
+      out_count },
+    { "tern_component_bounced_total", "counter",
+      "Stanzas to a component that was not connected, bounced or dropped.", bounced_count },
+    { "tern_component_handshake_failures_total", "counter",
+      "Component handshakes refused (wrong secret).", refused_count },
+};
+
 /* ---- loading ---- */
 
 static void free_components(component_state *st)
@@ -530,6 +593,8 @@ static int component_load(tern_host *host, void **state, char *err, size_t err_l
     st->next_loaded = loaded;
     loaded = st;
     tern_service_provide(host, TERN_SERVICE_PRIVILEGE, &privilege_api);
+    for (size_t i = 0; i < ARRAY_LEN(component_metrics); i++)
+        tern_metric_add(host, &component_metrics[i]);
     if (add_components(st, err, err_len) != 0)
         return -1;
     if (st->n_components == 0) {

@@ -208,6 +208,60 @@ static int count_account(void *ctx, const char *bare)
     return 0;
 }
 
+/* ---- the modules' own figures (tern_metric_add) ---- */
+
+typedef struct module_family {
+    exposition *e;
+    const char *name;       /* the family being written */
+    bool written;           /* its header is out */
+    tern_host *host;
+} module_family;
+
+static void module_sample(void *ctx, const char *item, const void *data)
+{
+    module_family *f = ctx;
+    const tern_metric *m = data;
+    if (strcmp(item, f->name) != 0)
+        return;
+    if (!f->written) {
+        family(f->e, m->name, m->type, m->help);
+        f->written = true;
+    }
+    labelled(f->e, m->name, "host", tern_host_name(f->host), m->value(f->host));
+}
+
+typedef struct family_seen {
+    exposition *e;
+    const char **names;     /* families written so far: each once, with every host's sample */
+    size_t n;
+} family_seen;
+
+static void module_family_once(void *ctx, const char *item, const void *data)
+{
+    (void)data;
+    family_seen *seen = ctx;
+    for (size_t i = 0; i < seen->n; i++)
+        if (strcmp(seen->names[i], item) == 0)
+            return;
+    seen->names = realloc(seen->names, (seen->n + 1) * sizeof *seen->names);
+    if (!seen->names)
+        abort();
+    seen->names[seen->n++] = item;
+    module_family f = { seen->e, item, false, NULL };
+    for (metrics_state *s = loaded; s; s = s->next) {
+        f.host = s->host;
+        tern_registry_each(s->host, TERN_REG_METRIC, module_sample, &f);
+    }
+}
+
+static void write_module_figures(exposition *e)
+{
+    family_seen seen = { e, NULL, 0 };
+    for (metrics_state *s = loaded; s; s = s->next)
+        tern_registry_each(s->host, TERN_REG_METRIC, module_family_once, &seen);
+    free(seen.names);
+}
+
 static void write_hosts(exposition *e)
 {
     size_t n = 0;
@@ -278,6 +332,7 @@ static void write_metrics(exposition *e)
     family(e, "tern_storage_queued", "gauge", "Storage work queued and not yet completed.");
     sample(e, "tern_storage_queued", st.storage_queued);
     write_hosts(e);
+    write_module_figures(e);
     if (e->openmetrics)
         buf_append_str(e->out, "# EOF\n");
 }

@@ -108,6 +108,11 @@ void tern_disco_add_feature(tern_host *host, const char *var)
     tern_registry_add(host, TERN_REG_DISCO_FEATURE, var, NULL);
 }
 
+void tern_metric_add(tern_host *host, const tern_metric *m)
+{
+    tern_registry_add(host, TERN_REG_METRIC, m->name, m);
+}
+
 void tern_disco_add_extension(tern_host *host, const char *form_type,
                               const tern_disco_extension *ext)
 {

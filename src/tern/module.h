@@ -240,6 +240,19 @@ void tern_unserve_domain(tern_host *host, const char *domain);
 void tern_served_each(tern_host *host,
                       void (*fn)(void *ctx, const char *domain, const char *name), void *ctx);
 
+/* ---- a module's own figures, for /metrics ----
+ * The metrics module exports each as a family of its exposition, one sample per host that
+ * loads both modules, labelled host="...". `m` must outlive the registration (a static of the
+ * module); value() runs on the main loop at each scrape. */
+#define TERN_REG_METRIC "metric" /* item: the family's name, data: tern_metric */
+typedef struct tern_metric {
+    const char *name;    /* tern_..., with _total for a counter */
+    const char *type;    /* "counter" or "gauge" */
+    const char *help;    /* one line */
+    unsigned long long (*value)(tern_host *host);
+} tern_metric;
+void tern_metric_add(tern_host *host, const tern_metric *m);
+
 /* The [component DOMAIN] sections of the configuration (XEP-0114 external components, for
  * the component module), in file order. */
 typedef struct tern_component_config {

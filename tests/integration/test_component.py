@@ -25,7 +25,7 @@ TIMEOUT = 10
 def server(tmp_path_factory, pki):
     port = free_port()
     srv = TernServer(tmp_path_factory.mktemp("component"), pki,
-                     modules="disco ping roster presence component",
+                     modules="disco ping roster presence component metrics", http=True,
                      extra_config=f"[module component]\nlisten = 127.0.0.1:{port}\n"
                                   "max_unauthenticated = 3\nhandshake_timeout = 2\n"
                                   f"[component gw.localhost]\nsecret = {SECRET}\n"
@@ -300,4 +300,45 @@ def test_a_privileged_message_for_another_host_or_a_full_jid_is_forbidden(server
                "<body>x</body></message></forwarded></privilege></message>")
         err = c.read_until(rf"<message[^>]*id='q{n}'.*?</error>".encode()).group(0)
         assert b"<forbidden" in err, err
+    c.close()
+
+
+def figures(server):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=TIMEOUT)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    values = {}
+    for line in text.splitlines():
+        m = re.match(r'(tern_component\w*)\{host="localhost"\} (\d+)$', line)
+        if m:
+            values[m.group(1)] = int(m.group(2))
+    return values
+
+
+def test_the_components_figures_are_in_metrics(server):
+    before = figures(server)
+    c = connected(server)
+    alice = RawStream(server)
+    alice.login("alice", "alice-secret", "desk")
+    alice.send("<message to='bot@gw.localhost' id='f1'><body>count me</body></message>")
+    c.read_until(rb"count me")
+    c.send("<message from='bot@gw.localhost' to='alice@localhost/desk' id='f2'>"
+           "<body>and me</body></message>")
+    alice.read_until(rb"and me")
+    alice.send("<message to='bot@spare.localhost' id='f3'><body>down</body></message>")
+    alice.read_until(rb"<message[^>]*id='f3'")
+    wrong = RawComponent(server, "gw.localhost")
+    wrong.handshake("nope")
+    wrong.stream_error()
+    after = figures(server)
+    assert after["tern_components_connected"] == 1
+    for name, grew in [("tern_component_stanzas_out_total", 1),
+                       ("tern_component_stanzas_in_total", 1),
+                       ("tern_component_bounced_total", 1),
+                       ("tern_component_handshake_failures_total", 1)]:
+        assert after[name] - before.get(name, 0) == grew, (name, before, after)
+    wrong.close()
+    alice.close()
     c.close()
