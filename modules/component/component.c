@@ -284,13 +284,7 @@ static bool from_its_domain(const link *l, const char *from)
  * input is consumed); NULL when it cannot be converted. */
 static tern_xml *import_stanza(tern_xml *x)
 {
-    tern_buf buf;
-    buf_init(&buf);
-    xml_serialize(x, NS_COMPONENT, &buf);
-    xml_unref(x);
-    tern_xml *converted = tern_stanza_parse(buf.data, buf.len);
-    buf_free(&buf);
-    return converted;
+    return tern_stanza_import(x, NS_COMPONENT);
 }
 
 /* XEP-0356 §5: a message to the host wrapping one the component sends for an account. */

@@ -90,3 +90,17 @@ tern_xml *tern_stanza_parse(const char *data, size_t len)
     }
     return r.stanza;
 }
+
+tern_xml *tern_stanza_import(tern_xml *x, const char *stream_ns)
+{
+    /* Written with the stream's namespace in force, every element of the stanza's own
+     * namespace comes out without an xmlns; read back, they land in jabber:client. Payload
+     * namespaces are untouched. */
+    tern_buf buf;
+    buf_init(&buf);
+    xml_serialize(x, stream_ns, &buf);
+    xml_unref(x);
+    tern_xml *converted = tern_stanza_parse(buf.data, buf.len);
+    buf_free(&buf);
+    return converted;
+}

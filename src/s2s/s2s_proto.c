@@ -84,14 +84,5 @@ void s2s_write_stream_error(conn *c, tern_stream_error cond, const char *text)
 
 tern_xml *s2s_import_stanza(tern_xml *x)
 {
-    /* Written with jabber:server as the namespace in force, every element of the stanza's own
-     * namespace comes out without an xmlns; read back, they land in jabber:client, where the
-     * rest of tern expects them. Payload namespaces are untouched. */
-    tern_buf buf;
-    buf_init(&buf);
-    xml_serialize(x, NS_SERVER, &buf);
-    xml_unref(x);
-    tern_xml *converted = tern_stanza_parse(buf.data, buf.len);
-    buf_free(&buf);
-    return converted;
+    return tern_stanza_import(x, NS_SERVER);
 }

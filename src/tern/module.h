@@ -276,6 +276,9 @@ void tern_stanza_add_delay(tern_xml *stanza, const char *from, time_t when);
 /* Parses one serialized stanza (as written by xml_serialize with context "jabber:client"),
  * e.g. from storage. NULL when it is not one well-formed element. */
 tern_xml *tern_stanza_parse(const char *data, size_t len);
+/* A stanza read on a stream of another namespace (jabber:server, jabber:component:accept), as
+ * the jabber:client tree the rest of tern uses; consumes x. NULL when it cannot be converted. */
+tern_xml *tern_stanza_import(tern_xml *x, const char *stream_ns);
 
 /* ---- sending ---- */
 

@@ -427,6 +427,58 @@ def scram_login(stream: RawStream, user, password, hash_name="sha256", cb_type=N
     return ("success", final == f"v={expected}")
 
 
+# ---------------------------------------------------------------- third-party modules
+
+
+# A service at a domain of its own (tern_serve_domain()): every message to a JID at DOMAIN
+# comes back from it; NAME is the module's name.
+ECHO_MODULE = r"""
+#include <string.h>
+#include <tern/module.h>
+
+static void echo(const tern_stanza_event *ev, void *data)
+{
+    (void)data;
+    const char *type = xml_attr(ev->stanza, "type");
+    if (strcmp(xml_name(ev->stanza), "message") != 0 || (type && strcmp(type, "error") == 0))
+        return;
+    tern_xml *m = xml_new("message", "jabber:client");
+    xml_set_attr(m, "from", ev->to->full);
+    xml_set_attr(m, "to", ev->from->full);
+    xml_set_attr(m, "type", "chat");
+    const char *body = xml_child_text(ev->stanza, "body", NULL);
+    tern_xml_add_text_child(m, "body", NULL, body ? body : "");
+    tern_route(ev->host, m);
+}
+
+static int echo_load(tern_host *host, void **state, char *err, size_t err_len)
+{
+    (void)state; (void)err; (void)err_len;
+    int rc = tern_serve_domain(host, "DOMAIN", "Echo", echo, NULL);
+    EXTRA
+    return rc;
+}
+
+TERN_MODULE("NAME", echo_load, NULL);
+"""
+
+
+def build_module_dir(folder, name, source):
+    """A module folder holding every real module and `name`.so compiled from `source` with
+    the installed headers, as a third party builds one (doc/modules.md)."""
+    import subprocess
+    folder.mkdir(parents=True, exist_ok=True)
+    for so in MODULES.glob("*.so"):
+        if not (folder / so.name).exists():
+            (folder / so.name).symlink_to(so)
+    c_file = folder / f"{name}.c"
+    c_file.write_text(source)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                    f"-I{BUILD / 'src'}", "-o", str(folder / f"{name}.so"), str(c_file)],
+                   check=True, timeout=60)
+    return folder
+
+
 # ---------------------------------------------------------------- slixmpp
 
 

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from tern_harness import BUILD, MODULES, RawStream, TernServer, free_port
+from tern_harness import (BUILD, ECHO_MODULE, MODULES, RawStream, TernServer, build_module_dir,
+                          free_port)
 
 EXAMPLE = r"""
 #include <string.h>
@@ -61,17 +62,8 @@ TERN_MODULE("example", example_load, NULL);
 def build_module(tmp_path, extra="", text=None):
     """Compiles the example (or `text`) into a module folder that also holds every real
     module."""
-    folder = tmp_path / "modules"
-    folder.mkdir(exist_ok=True)
-    for so in MODULES.glob("*.so"):
-        if not (folder / so.name).exists():
-            (folder / so.name).symlink_to(so)
-    source = tmp_path / "example.c"
-    source.write_text(text if text is not None else EXAMPLE.replace("EXTRA", extra))
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    f"-I{BUILD / 'src'}", "-o", str(folder / "example.so"), str(source)],
-                   check=True, timeout=60)
-    return folder
+    return build_module_dir(tmp_path / "modules", "example",
+                            text if text is not None else EXAMPLE.replace("EXTRA", extra))
 
 
 def server_with(tmp_path, pki, folder, modules):
@@ -309,36 +301,10 @@ def test_output_waits_behind_a_slot_and_a_stuck_one_goes_with_its_module(tmp_pat
     server.check_clean_exit()
 
 
-DOMAIN = r"""
-#include <string.h>
-#include <tern/module.h>
-
-/* A service at echo.localhost: every message to a JID there comes back from it. */
-static void echo(const tern_stanza_event *ev, void *data)
-{
-    (void)data;
-    if (strcmp(xml_name(ev->stanza), "message") != 0)
-        return;
-    tern_xml *m = xml_new("message", "jabber:client");
-    xml_set_attr(m, "from", ev->to->full);
-    xml_set_attr(m, "to", ev->from->full);
-    xml_set_attr(m, "type", "chat");
-    const char *body = xml_child_text(ev->stanza, "body", NULL);
-    tern_xml_add_text_child(m, "body", NULL, body ? body : "");
-    tern_route(ev->host, m);
-}
-
-static int example_load(tern_host *host, void **state, char *err, size_t err_len)
-{
-    (void)state; (void)err; (void)err_len;
-    tern_serve_domain(host, "localhost", "not mine", echo, NULL);  /* a host: refused */
-    tern_serve_domain(host, "ECHO.localhost", "Echo", echo, NULL);
-    tern_serve_domain(host, "echo.localhost", "twice", echo, NULL); /* served already */
-    return 0;
-}
-
-TERN_MODULE("example", example_load, NULL);
-"""
+# Also tries to serve a host and its own domain again: both refused, and logged.
+DOMAIN = ECHO_MODULE.replace("NAME", "example").replace("DOMAIN", "ECHO.localhost").replace(
+    "EXTRA", 'tern_serve_domain(host, "localhost", "not mine", echo, NULL);\n'
+             '    tern_serve_domain(host, "echo.localhost", "twice", echo, NULL);')
 
 
 def test_a_module_serves_a_domain_of_its_own(tmp_path, pki):

@@ -16,8 +16,9 @@ import pytest
 
 from s2s_interop import (chat_both_ways, chats_in_a_row, next_event, see_go_offline,
                          subscribe_and_see_available)
-from tern_harness import (BUILD, MODULES as MODULE_DIR, RawStream, TernServer, connect,
-                          disconnect, free_port, make_client, make_pki, run)
+from tern_harness import (ECHO_MODULE, MODULES as MODULE_DIR, RawStream, TernServer,
+                          build_module_dir, connect, disconnect, free_port, make_client,
+                          make_pki, run)
 
 pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None and
                                 not __import__("os").path.exists("/usr/sbin/dnsmasq"),
@@ -29,48 +30,9 @@ BOB = ("bob@b.test", "bob-secret")
 CAROL = ("carol@c.test", "carol-secret")
 MODULES = "disco ping roster presence s2s"
 
-# A service at echo.a.test, served by a module of a.test (tern_serve_domain()): every message
-# to a JID there comes back from it. Built here as a third party would build it.
-ECHO_SOURCE = r"""
-#include <string.h>
-#include <tern/module.h>
-
-static void echo(const tern_stanza_event *ev, void *data)
-{
-    (void)data;
-    const char *type = xml_attr(ev->stanza, "type");
-    if (strcmp(xml_name(ev->stanza), "message") != 0 || (type && strcmp(type, "error") == 0))
-        return;
-    tern_xml *m = xml_new("message", "jabber:client");
-    xml_set_attr(m, "from", ev->to->full);
-    xml_set_attr(m, "to", ev->from->full);
-    xml_set_attr(m, "type", "chat");
-    const char *body = xml_child_text(ev->stanza, "body", NULL);
-    tern_xml_add_text_child(m, "body", NULL, body ? body : "");
-    tern_route(ev->host, m);
-}
-
-static int echo_load(tern_host *host, void **state, char *err, size_t err_len)
-{
-    (void)state; (void)err; (void)err_len;
-    return tern_serve_domain(host, "echo.a.test", "Echo", echo, NULL);
-}
-
-TERN_MODULE("echo", echo_load, NULL);
-"""
-
-
-def build_echo_module(folder):
-    """A module folder with every real module and echo.so."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for so in MODULE_DIR.glob("*.so"):
-        (folder / so.name).symlink_to(so)
-    source = folder / "echo.c"
-    source.write_text(ECHO_SOURCE)
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    f"-I{BUILD / 'src'}", "-o", str(folder / "echo.so"), str(source)],
-                   check=True, timeout=60)
-    return folder
+# A service at echo.a.test, served by a module of a.test (tern_serve_domain()).
+ECHO_SOURCE = ECHO_MODULE.replace("NAME", "echo").replace("DOMAIN", "echo.a.test").replace(
+    "EXTRA", "")
 
 
 def free_udp_port():
@@ -109,7 +71,7 @@ class Federation:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_dns()
         self.servers = {}
-        echo_modules = build_echo_module(folder / "modules-a")
+        echo_modules = build_module_dir(folder / "modules-a", "echo", ECHO_SOURCE)
         for domain, user in [("a.test", ALICE), ("b.test", BOB), ("c.test", CAROL)]:
             modules = MODULES + (" echo" if domain == "a.test" else "")
             route = (f"routes = c.test=127.0.0.1:{self.s2s_port['c.test']}\n"

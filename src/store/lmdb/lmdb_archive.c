@@ -435,26 +435,11 @@ static int delete_op(MDB_txn *txn, void *arg)
     return put_count(txn, a->meta, a->ckey, n ? n - 1 : 0);
 }
 
-/* Every item of the owner, and its count. Re-seeking after each delete is O(n log n) but leans
- * on nothing subtle about cursor positions after mdb_cursor_del. */
+/* Every item of the owner, and its count. */
 static int clear_op(MDB_txn *txn, void *arg)
 {
     struct remove_arg *a = arg;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, a->dbi, &cur);
-    if (rc)
-        return rc;
-    for (;;) {
-        MDB_val key = { a->k->prefix_len, (void *)a->k->data }, val;
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_key_has_prefix(&key, a->k))) {
-            rc = 0;
-            break;
-        }
-        if (rc || (rc = mdb_cursor_del(cur, 0)))
-            break;
-    }
-    mdb_cursor_close(cur);
+    int rc = lmdb_delete_prefix_in(txn, a->dbi, a->k);
     if (rc == 0 && a->ckey) {
         rc = mdb_del(txn, a->meta, (MDB_val *)a->ckey, NULL);
         if (rc == MDB_NOTFOUND)

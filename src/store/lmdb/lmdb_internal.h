@@ -78,6 +78,8 @@ bool lmdb_key_has_prefix(const MDB_val *key, const key_buf *k);
 int lmdb_delete_key(lmdb_db *db, MDB_dbi dbi, const key_buf *k, const char *what);
 /* Deletes every key that starts with k's owner prefix in one write transaction. */
 int lmdb_delete_prefix(lmdb_db *db, MDB_dbi dbi, const key_buf *k, const char *what);
+/* The same inside the caller's write transaction; returns an MDB code. */
+int lmdb_delete_prefix_in(MDB_txn *txn, MDB_dbi dbi, const key_buf *k);
 
 /* ---- the operations of store/backend.h, `db` being an lmdb_db ---- */
 

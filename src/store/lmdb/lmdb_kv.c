@@ -65,17 +65,16 @@ static int del_op(MDB_txn *txn, void *arg)
 
 /* Deletes every key that starts with k's prefix (owner + '\0'). Re-seeking after each delete is
  * O(n log n) but leans on nothing subtle about cursor positions after mdb_cursor_del. */
-static int clear_prefix_op(MDB_txn *txn, void *arg)
+int lmdb_delete_prefix_in(MDB_txn *txn, MDB_dbi dbi, const key_buf *k)
 {
-    struct put_arg *a = arg;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, a->dbi, &cur);
+    int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
         return rc;
     for (;;) {
-        MDB_val key = { a->k->prefix_len, (void *)a->k->data }, val;
+        MDB_val key = { k->prefix_len, (void *)k->data }, val;
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_key_has_prefix(&key, a->k))) {
+        if (rc == MDB_NOTFOUND || (rc == 0 && !lmdb_key_has_prefix(&key, k))) {
             rc = 0;
             break;
         }
@@ -84,6 +83,12 @@ static int clear_prefix_op(MDB_txn *txn, void *arg)
     }
     mdb_cursor_close(cur);
     return rc;
+}
+
+static int clear_prefix_op(MDB_txn *txn, void *arg)
+{
+    struct put_arg *a = arg;
+    return lmdb_delete_prefix_in(txn, a->dbi, a->k);
 }
 
 int lmdb_delete_key(lmdb_db *st, MDB_dbi dbi, const key_buf *k, const char *what)
