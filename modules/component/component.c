@@ -229,6 +229,10 @@ static void advertise_privileges(link *l)
         tern_xml *perm = xml_add_child(privilege, "perm", NS_PRIVILEGE);
         xml_set_attr(perm, "access", access[i]);
         xml_set_attr(perm, "type", type[i]);
+        /* §4.1: roster pushes to the component are not implemented; say so, since "push"
+         * would default to true for get and both. */
+        if (i == 0 && strcmp(type[i], "set") != 0)
+            xml_set_attr(perm, "push", "false");
     }
     send_stanza(l, m);
     xml_unref(m);

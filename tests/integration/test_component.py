@@ -272,6 +272,20 @@ def test_a_privileged_gateway_keeps_rosters_and_sends_for_users(server):
     run(body())
 
 
+def test_the_privileges_are_advertised_on_the_wire(server):
+    """XEP-0356 §3: the message that tells the component its privileges, roster pushes said
+    to be off (they are not sent)."""
+    c = RawComponent(server, "priv.localhost")
+    c.handshake("priv")
+    c.read_until(rb"<handshake/>")
+    m = c.read_until(rb"<message[^>]*>.*?</message>").group(0)
+    assert b"from='localhost'" in m and b"to='priv.localhost'" in m, m
+    assert b"<privilege xmlns='urn:xmpp:privilege:2'>" in m, m
+    assert b"<perm access='roster' type='both' push='false'/>" in m, m
+    assert b"<perm access='message' type='outgoing'/>" in m, m
+    c.close()
+
+
 def test_without_privileges_rosters_and_messages_are_forbidden(server):
     c = RawComponent(server, "spare.localhost")
     c.handshake("other")
