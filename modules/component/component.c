@@ -229,10 +229,6 @@ static void advertise_privileges(link *l)
         tern_xml *perm = xml_add_child(privilege, "perm", NS_PRIVILEGE);
         xml_set_attr(perm, "access", access[i]);
         xml_set_attr(perm, "type", type[i]);
-        /* §4.1: roster pushes to the component are not implemented; say so, since "push"
-         * would default to true for get and both. */
-        if (i == 0 && strcmp(type[i], "set") != 0)
-            xml_set_attr(perm, "push", "false");
     }
     send_stanza(l, m);
     xml_unref(m);
@@ -255,7 +251,25 @@ static bool privilege_allows(tern_host *host, const char *entity, const char *ac
     return !strcmp(comp->roster, "both") || !strcmp(comp->roster, type);
 }
 
-static const tern_privilege_api privilege_api = { privilege_allows };
+/* The connected components that read rosters (get or both): they get the roster pushes
+ * ("push" defaults to true for those types, XEP-0356 §4.1). */
+static void privilege_each_reader(tern_host *host, const char *access,
+                                  void (*fn)(void *ctx, const char *entity), void *ctx)
+{
+    if (strcmp(access, "roster") != 0)
+        return;
+    for (component_state *st = loaded; st; st = st->next_loaded) {
+        if (st->host != host)
+            continue;
+        for (size_t i = 0; i < st->n_components; i++) {
+            const component *comp = &st->components[i];
+            if (comp->bound && (!strcmp(comp->roster, "get") || !strcmp(comp->roster, "both")))
+                fn(ctx, comp->domain);
+        }
+    }
+}
+
+static const tern_privilege_api privilege_api = { privilege_allows, privilege_each_reader };
 
 static void authenticated(link *l)
 {

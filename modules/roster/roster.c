@@ -128,12 +128,33 @@ static void push_to_session(tern_session *s, void *arg)
     xml_unref(iq);
 }
 
-/* RFC 6121 §2.1.6: a roster push to every interested resource of the account. */
+/* XEP-0356 §4.3: the same push to a privileged entity that reads the account's roster. */
+static void push_to_reader(void *arg, const char *entity)
+{
+    push_ctx *pc = arg;
+    char id[32];
+    snprintf(id, sizeof id, "push%lu", ++pc->st->push_seq);
+    tern_xml *iq = xml_new("iq", NS_CLIENT);
+    xml_set_attr(iq, "type", "set");
+    xml_set_attr(iq, "id", id);
+    xml_set_attr(iq, "from", pc->owner);
+    xml_set_attr(iq, "to", entity);
+    tern_xml *query = xml_add_child(iq, "query", NS_ROSTER);
+    xml_set_attr(query, "ver", pc->ver);
+    xml_add_copy(query, pc->item);
+    tern_route(pc->st->host, iq);
+}
+
+/* RFC 6121 §2.1.6: a roster push to every interested resource of the account, and to the
+ * privileged entities that read rosters. */
 static void push_item(roster_state *st, const char *owner, const roster_meta *m,
                       const tern_xml *item)
 {
     push_ctx pc = { st, owner, item, m->ver_text };
     tern_host_each_session(st->host, owner, push_to_session, &pc);
+    const tern_privilege_api *privilege = tern_privilege(st->host);
+    if (privilege)
+        privilege->each_reader(st->host, "roster", push_to_reader, &pc);
 }
 
 static void push_removal(roster_state *st, const char *owner, const roster_meta *m,

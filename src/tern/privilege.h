@@ -14,6 +14,10 @@ typedef struct tern_privilege_api {
     /* Whether `entity` (a prepared bare JID: an external component's domain) may use
      * `access` ("roster") as `type` ("get" or "set") for the accounts of `host`. */
     bool (*allows)(tern_host *host, const char *entity, const char *access, const char *type);
+    /* Calls fn for each entity that reads `access` ("roster") of the host's accounts and is
+     * connected: the roster module sends it the accounts' roster pushes (XEP-0356 §4.3). */
+    void (*each_reader)(tern_host *host, const char *access,
+                        void (*fn)(void *ctx, const char *entity), void *ctx);
 } tern_privilege_api;
 
 static inline const tern_privilege_api *tern_privilege(tern_host *host)

@@ -272,17 +272,26 @@ def test_a_privileged_gateway_keeps_rosters_and_sends_for_users(server):
     run(body())
 
 
-def test_the_privileges_are_advertised_on_the_wire(server):
-    """XEP-0356 §3: the message that tells the component its privileges, roster pushes said
-    to be off (they are not sent)."""
+def test_the_privileges_are_advertised_and_roster_pushes_reach_the_reader(server):
+    """XEP-0356 §3: the message that tells the component its privileges; §4.3: a change to
+    an account's roster is pushed to the component that reads rosters, as to the account."""
     c = RawComponent(server, "priv.localhost")
     c.handshake("priv")
     c.read_until(rb"<handshake/>")
     m = c.read_until(rb"<message[^>]*>.*?</message>").group(0)
     assert b"from='localhost'" in m and b"to='priv.localhost'" in m, m
     assert b"<privilege xmlns='urn:xmpp:privilege:2'>" in m, m
-    assert b"<perm access='roster' type='both' push='false'/>" in m, m
+    assert b"<perm access='roster' type='both'/>" in m, m
     assert b"<perm access='message' type='outgoing'/>" in m, m
+    alice = RawStream(server)
+    alice.login("alice", "alice-secret", "desk")
+    alice.send("<iq type='set' id='rs1'><query xmlns='jabber:iq:roster'>"
+               "<item jid='pushed@irc.example' name='Pushed'/></query></iq>")
+    alice.read_until(rb"<iq[^>]*id='rs1'")
+    push = c.read_until(rb"<iq[^>]*type='set'[^>]*>.*?</iq>").group(0)
+    assert b"from='alice@localhost'" in push and b"to='priv.localhost'" in push, push
+    assert b"jid='pushed@irc.example'" in push and b"name='Pushed'" in push, push
+    alice.close()
     c.close()
 
 
