@@ -5,7 +5,7 @@
  * at 49 characters, so we feed it through our own reader (read_line): the reader counts lines,
  * rejects over-long lines instead of letting inih split them, and handles "[section]" headers
  * itself. The key handler (on_key) then knows the line of every value it sees. Keys are
- * described by one table (keys[]), so adding a key is one row plus one field in config.h.
+ * described by one table (config_keys.c), so adding a key is one row plus one field in config.h.
  *
  * Like OpenSMTPD's parse.y, the first error wins and names the file and line; parsing stops
  * there. A value is checked when it is read (the word-level parsers live in config_values.c),
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_keys.h"
 #include "core/config_lists.h"
 #include "core/config_values.h"
 #include "core/log.h"
@@ -33,170 +34,6 @@
 #define LIST_SEPARATORS " \t,"
 #define MIN_STORAGE_SIZE 1048576ul /* below it LMDB's own pages leave no room for data */
 
-typedef enum section {
-    SEC_NONE, /* before the first header */
-    SEC_SERVER,
-    SEC_TLS,
-    SEC_C2S,
-    SEC_S2S,
-    SEC_HTTP,
-    SEC_HOST,
-    SEC_MODULE,
-    SEC_COMPONENT,
-} section;
-
-static const char *const section_names[] = {
-    [SEC_NONE] = "", [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_C2S] = "c2s",
-    [SEC_S2S] = "s2s", [SEC_HTTP] = "http", [SEC_HOST] = "host", [SEC_MODULE] = "module",
-    [SEC_COMPONENT] = "component",
-};
-
-typedef enum value_kind {
-    V_PATH,        /* required path, resolved against the config folder */
-    V_PATH_OPT,    /* same, but an empty value means "not set" (NULL) */
-    V_PRIORITY,    /* GnuTLS priority string */
-    V_LOG_LEVEL,
-    V_WORKERS,     /* "auto" (0) or min..max */
-    V_SIZE,        /* size_t in min..max */
-    V_UINT,        /* unsigned in min..max */
-    V_BOOL,
-    V_ADMINS,      /* list of bare JIDs */
-    V_DNS,         /* list of ip[:port] */
-    V_ADDRS,       /* list of listen addresses */
-    V_MODULES,     /* list of module names */
-    V_ORIGINS,     /* list of web origins (CORS), or "*" */
-    V_DOMAINS,     /* list of domains, prepared */
-    V_SECRET,      /* a string, kept as written */
-    V_ROUTES,      /* list of domain=host:port, kept as "domain=host:port", domain prepared */
-} value_kind;
-
-/* Lists may continue on indented lines (inih's multi-line values, as in Python's
- * configparser), so a long modules = line can be wrapped. */
-static bool kind_is_list(value_kind kind)
-{
-    return kind == V_ADMINS || kind == V_DNS || kind == V_ADDRS || kind == V_MODULES ||
-           kind == V_ORIGINS || kind == V_DOMAINS || kind == V_ROUTES;
-}
-
-typedef enum key_id {
-    K_SERVER_DATA_DIR, K_SERVER_LOG_LEVEL, K_SERVER_WORKERS, K_SERVER_ADMINS,
-    K_SERVER_DNS_SERVERS, K_SERVER_MODULE_DIR, K_SERVER_PID_FILE, K_SERVER_CONTROL_SOCKET,
-    K_SERVER_MAX_STORAGE_SIZE, K_SERVER_STORAGE_QUEUE_MAX,
-    K_TLS_CERT, K_TLS_KEY, K_TLS_CA_FILE, K_TLS_PRIORITY,
-    K_C2S_LISTEN, K_C2S_TLS_LISTEN, K_C2S_MAX_STANZA_SIZE, K_C2S_REQUIRE_TLS,
-    K_C2S_MAX_CONNECTIONS, K_C2S_LOGIN_TIMEOUT, K_C2S_MAX_SESSIONS_PER_ACCOUNT,
-    K_C2S_MAX_PER_ADDRESS, K_C2S_MAX_UNAUTH, K_C2S_MAX_UNAUTH_PER_ADDRESS, K_C2S_LOGIN_RATE,
-    K_C2S_SEND_HIGH, K_C2S_SEND_MAX, K_C2S_SEND_TIMEOUT,
-    K_S2S_LISTEN, K_S2S_DIALBACK, K_S2S_MAX_STANZA_SIZE, K_S2S_REQUIRE_VALID_CERTS,
-    K_S2S_MAX_PER_ADDRESS, K_S2S_MAX_UNAUTH, K_S2S_MAX_UNAUTH_PER_ADDRESS,
-    K_S2S_SECURE_DOMAINS, K_S2S_INSECURE_DOMAINS, K_S2S_ROUTES,
-    K_S2S_SEND_HIGH, K_S2S_SEND_MAX, K_S2S_SEND_TIMEOUT,
-    K_HTTP_LISTEN, K_HTTP_TLS_LISTEN, K_HTTP_STATIC_DIR, K_HTTP_CORS_ORIGINS,
-    K_HTTP_MAX_BODY_SIZE, K_HTTP_SEND_HIGH, K_HTTP_SEND_MAX, K_HTTP_SEND_TIMEOUT,
-    K_HOST_MODULES, K_HOST_REGISTRATION, K_HOST_CERT, K_HOST_KEY, /* host keys last */
-    K_COMPONENT_SECRET, K_COMPONENT_ROSTER, K_COMPONENT_MESSAGE,
-    K_COUNT
-} key_id;
-
-typedef struct key_spec {
-    section sec;
-    const char *name;
-    value_kind kind;
-    size_t offset;            /* into config, or into config_host for SEC_HOST */
-    unsigned long min, max;   /* for numbers */
-} key_spec;
-
-#define C(field) offsetof(config, field)
-#define H(field) offsetof(config_host, field)
-
-static const key_spec keys[K_COUNT] = {
-    [K_SERVER_DATA_DIR] = { SEC_SERVER, "data_dir", V_PATH, C(data_dir), 0, 0 },
-    [K_SERVER_LOG_LEVEL] = { SEC_SERVER, "log_level", V_LOG_LEVEL, C(log_level), 0, 0 },
-    [K_SERVER_WORKERS] = { SEC_SERVER, "workers", V_WORKERS, C(workers), 1, 256 },
-    [K_SERVER_ADMINS] = { SEC_SERVER, "admins", V_ADMINS, C(admins), 0, 0 },
-    [K_SERVER_DNS_SERVERS] = { SEC_SERVER, "dns_servers", V_DNS, C(dns_servers), 0, 0 },
-    [K_SERVER_MODULE_DIR] = { SEC_SERVER, "module_dir", V_PATH_OPT, C(module_dir), 0, 0 },
-    [K_SERVER_PID_FILE] = { SEC_SERVER, "pid_file", V_PATH, C(pid_file), 0, 0 },
-    [K_SERVER_CONTROL_SOCKET] = { SEC_SERVER, "control_socket", V_PATH, C(control_socket), 0,
-                                  0 },
-    [K_SERVER_MAX_STORAGE_SIZE] = { SEC_SERVER, "max_storage_size", V_SIZE,
-                                    C(max_storage_size), 0, (1ul << 50) },
-    [K_SERVER_STORAGE_QUEUE_MAX] = { SEC_SERVER, "storage_queue_max", V_SIZE,
-                                     C(storage_queue_max), 65536, (1ul << 40) },
-    [K_TLS_CERT] = { SEC_TLS, "cert", V_PATH_OPT, C(tls_cert), 0, 0 },
-    [K_TLS_KEY] = { SEC_TLS, "key", V_PATH_OPT, C(tls_key), 0, 0 },
-    [K_TLS_CA_FILE] = { SEC_TLS, "ca_file", V_PATH_OPT, C(tls_ca_file), 0, 0 },
-    [K_TLS_PRIORITY] = { SEC_TLS, "priority", V_PRIORITY, C(tls_priority), 0, 0 },
-    [K_C2S_LISTEN] = { SEC_C2S, "listen", V_ADDRS, C(c2s_listen), 0, 0 },
-    [K_C2S_TLS_LISTEN] = { SEC_C2S, "tls_listen", V_ADDRS, C(c2s_tls_listen), 0, 0 },
-    [K_C2S_MAX_STANZA_SIZE] = { SEC_C2S, "max_stanza_size", V_SIZE, C(c2s_max_stanza_size),
-                                1024, 16777216 },
-    [K_C2S_REQUIRE_TLS] = { SEC_C2S, "require_tls", V_BOOL, C(c2s_require_tls), 0, 0 },
-    [K_C2S_MAX_CONNECTIONS] = { SEC_C2S, "max_connections", V_UINT, C(c2s_max_connections),
-                                1, 1048576 },
-    [K_C2S_LOGIN_TIMEOUT] = { SEC_C2S, "login_timeout", V_UINT, C(c2s_login_timeout), 1, 3600 },
-    [K_C2S_MAX_SESSIONS_PER_ACCOUNT] = { SEC_C2S, "max_sessions_per_account", V_UINT,
-                                         C(c2s_max_sessions_per_account), 1, 100000 },
-    [K_C2S_MAX_PER_ADDRESS] = { SEC_C2S, "max_connections_per_address", V_UINT,
-                                C(c2s_max_connections_per_address), 1, 1048576 },
-    [K_C2S_MAX_UNAUTH] = { SEC_C2S, "max_unauthenticated", V_UINT, C(c2s_max_unauthenticated),
-                           1, 1048576 },
-    [K_C2S_MAX_UNAUTH_PER_ADDRESS] = { SEC_C2S, "max_unauthenticated_per_address", V_UINT,
-                                       C(c2s_max_unauthenticated_per_address), 1, 1048576 },
-    [K_C2S_LOGIN_RATE] = { SEC_C2S, "logins_per_second_per_address", V_UINT,
-                           C(c2s_logins_per_second_per_address), 1, 100000 },
-    [K_C2S_SEND_HIGH] = { SEC_C2S, "send_queue_high_water", V_SIZE,
-                           C(c2s_send_queue.high_water), 16384, 1073741824 },
-    [K_C2S_SEND_MAX] = { SEC_C2S, "max_send_queue", V_SIZE, C(c2s_send_queue.max), 65536,
-                          1073741824 },
-    [K_C2S_SEND_TIMEOUT] = { SEC_C2S, "send_queue_timeout", V_UINT, C(c2s_send_queue.timeout),
-                              0, 86400 },
-    [K_S2S_LISTEN] = { SEC_S2S, "listen", V_ADDRS, C(s2s_listen), 0, 0 },
-    [K_S2S_DIALBACK] = { SEC_S2S, "dialback", V_BOOL, C(s2s_dialback), 0, 0 },
-    [K_S2S_MAX_STANZA_SIZE] = { SEC_S2S, "max_stanza_size", V_SIZE, C(s2s_max_stanza_size),
-                                1024, 16777216 },
-    [K_S2S_MAX_PER_ADDRESS] = { SEC_S2S, "max_connections_per_address", V_UINT,
-                                C(s2s_max_connections_per_address), 1, 1048576 },
-    [K_S2S_MAX_UNAUTH] = { SEC_S2S, "max_unauthenticated", V_UINT, C(s2s_max_unauthenticated),
-                           1, 1048576 },
-    [K_S2S_MAX_UNAUTH_PER_ADDRESS] = { SEC_S2S, "max_unauthenticated_per_address", V_UINT,
-                                       C(s2s_max_unauthenticated_per_address), 1, 1048576 },
-    [K_S2S_REQUIRE_VALID_CERTS] = { SEC_S2S, "require_valid_certificates", V_BOOL,
-                                    C(s2s_require_valid_certificates), 0, 0 },
-    [K_S2S_SECURE_DOMAINS] = { SEC_S2S, "secure_domains", V_DOMAINS, C(s2s_secure_domains),
-                               0, 0 },
-    [K_S2S_INSECURE_DOMAINS] = { SEC_S2S, "insecure_domains", V_DOMAINS,
-                                 C(s2s_insecure_domains), 0, 0 },
-    [K_S2S_ROUTES] = { SEC_S2S, "routes", V_ROUTES, C(s2s_routes), 0, 0 },
-    [K_S2S_SEND_HIGH] = { SEC_S2S, "send_queue_high_water", V_SIZE,
-                           C(s2s_send_queue.high_water), 16384, 1073741824 },
-    [K_S2S_SEND_MAX] = { SEC_S2S, "max_send_queue", V_SIZE, C(s2s_send_queue.max), 65536,
-                          1073741824 },
-    [K_S2S_SEND_TIMEOUT] = { SEC_S2S, "send_queue_timeout", V_UINT, C(s2s_send_queue.timeout),
-                              0, 86400 },
-    [K_HTTP_LISTEN] = { SEC_HTTP, "listen", V_ADDRS, C(http_listen), 0, 0 },
-    [K_HTTP_TLS_LISTEN] = { SEC_HTTP, "tls_listen", V_ADDRS, C(http_tls_listen), 0, 0 },
-    [K_HTTP_STATIC_DIR] = { SEC_HTTP, "static_dir", V_PATH_OPT, C(http_static_dir), 0, 0 },
-    [K_HTTP_CORS_ORIGINS] = { SEC_HTTP, "cors_origins", V_ORIGINS, C(http_cors_origins), 0, 0 },
-    [K_HTTP_MAX_BODY_SIZE] = { SEC_HTTP, "max_body_size", V_SIZE, C(http_max_body_size),
-                               1024, 1073741824 },
-    [K_HTTP_SEND_HIGH] = { SEC_HTTP, "send_queue_high_water", V_SIZE,
-                           C(http_send_queue.high_water), 16384, 1073741824 },
-    [K_HTTP_SEND_MAX] = { SEC_HTTP, "max_send_queue", V_SIZE, C(http_send_queue.max), 65536,
-                          1073741824 },
-    [K_HTTP_SEND_TIMEOUT] = { SEC_HTTP, "send_queue_timeout", V_UINT, C(http_send_queue.timeout),
-                              0, 86400 },
-    [K_HOST_MODULES] = { SEC_HOST, "modules", V_MODULES, H(modules), 0, 0 },
-    [K_HOST_REGISTRATION] = { SEC_HOST, "registration", V_BOOL, H(registration), 0, 0 },
-    [K_HOST_CERT] = { SEC_HOST, "cert", V_PATH_OPT, H(cert), 0, 0 },
-    [K_HOST_KEY] = { SEC_HOST, "key", V_PATH_OPT, H(key), 0, 0 },
-    [K_COMPONENT_SECRET] = { SEC_COMPONENT, "secret", V_SECRET, offsetof(config_component, secret),
-                             0, 0 },
-    [K_COMPONENT_ROSTER] = { SEC_COMPONENT, "roster", V_SECRET, offsetof(config_component, roster),
-                             0, 0 },
-    [K_COMPONENT_MESSAGE] = { SEC_COMPONENT, "message", V_SECRET,
-                              offsetof(config_component, message), 0, 0 },
-};
 
 #define PREV_SETTING K_COUNT
 
@@ -243,58 +80,28 @@ static void fail(parse_state *st, int line, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Adds one word of a list value to its field; 0 or -1 after fail(). */
-/* The "domain=host:port" entry for a prepared domain, or NULL. */
-static const char *config_s2s_route_find(const config_strings *routes, const char *domain)
+/* One [s2s] routes entry; a domain has at most one. 0, or -1 after fail(). */
+static int add_route(parse_state *st, config_routes *routes, const char *word)
 {
-    size_t len = strlen(domain);
-    for (size_t i = 0; i < routes->n; i++)
-        if (strncmp(routes->items[i], domain, len) == 0 && routes->items[i][len] == '=')
-            return routes->items[i];
-    return NULL;
-}
-
-/* One static route, domain=host:port (host a name, an IPv4 address or [IPv6]): kept as
- * "domain=host:port" with the domain prepared, for config_s2s_route(). */
-static int add_route(parse_state *st, config_strings *routes, const char *word)
-{
-    const char *eq = strchr(word, '=');
-    char *domain = NULL, *host = NULL;
-    unsigned long port = 0;
-    const char *hostport = eq ? eq + 1 : NULL;
-    const char *colon = hostport ? strrchr(hostport, ':') : NULL;
-    bool bracketed = hostport && hostport[0] == '[';
-    char *dname = eq ? xstrndup(word, (size_t)(eq - word)) : NULL;
-    int ok = dname && jid_prep_domain(dname, &domain) == 0 && colon && colon > hostport &&
-             (!bracketed || colon[-1] == ']') &&
-             config_parse_number(colon + 1, 1, 65535, &port);
-    free(dname);
-    if (ok) {
-        host = xstrndup(hostport, (size_t)(colon - hostport));
-        ok = strpbrk(host, "=/@") == NULL && (bracketed || strchr(host, ':') == NULL);
-    }
-    if (!ok) {
+    config_route r;
+    if (!config_parse_route(word, &r)) {
         fail(st, st->lineno, "invalid route '%s' in routes (expected domain=host:port)", word);
-        free(domain);
-        free(host);
         return -1;
     }
-    char host_port[300];
-    snprintf(host_port, sizeof host_port, "%s:%lu", host, port);
-    if (config_s2s_route_find(routes, domain)) {
-        fail(st, st->lineno, "domain '%s' has two routes", domain);
-        free(domain);
-        free(host);
-        return -1;
+    for (size_t i = 0; i < routes->n; i++) {
+        if (strcmp(routes->items[i].domain, r.domain) == 0) {
+            fail(st, st->lineno, "domain '%s' has two routes", r.domain);
+            free(r.domain);
+            free(r.host);
+            return -1;
+        }
     }
-    char *entry = xasprintf("%s=%s", domain, host_port);
-    config_strings_add(routes, entry);
-    free(entry);
-    free(domain);
-    free(host);
+    routes->items = xrealloc(routes->items, (routes->n + 1) * sizeof *routes->items);
+    routes->items[routes->n++] = r;
     return 0;
 }
 
+/* Adds one word of a list value to its field; 0 or -1 after fail(). */
 static int add_word(parse_state *st, const key_spec *k, void *field, const char *word)
 {
     int line = st->lineno;
@@ -412,7 +219,7 @@ static int set_value(parse_state *st, const key_spec *k, const char *value)
     int line = st->lineno;
     unsigned long n;
 
-    if (kind_is_list(k->kind))
+    if (config_kind_is_list(k->kind))
         return add_words(st, k, field, value); /* empty: an empty list */
     if (*value == '\0' && k->kind != V_PATH_OPT) {
         fail(st, line, "%s needs a value", k->name);
@@ -653,7 +460,7 @@ static void open_section(parse_state *st, char *start)
         return;
     }
     for (int s = SEC_SERVER; s < SEC_HOST; s++) {
-        if (strcmp(name, section_names[s]) == 0) {
+        if (strcmp(name, config_section_names[s]) == 0) {
             st->sec = (section)s;
             return;
         }
@@ -737,8 +544,8 @@ static int continue_value(parse_state *st, const char *value)
         set->value = joined;
         return 1;
     }
-    const key_spec *k = &keys[st->prev_key];
-    if (!kind_is_list(k->kind)) {
+    const key_spec *k = &config_keys[st->prev_key];
+    if (!config_kind_is_list(k->kind)) {
         fail(st, st->lineno, "indented line continues %s, which takes one value "
              "(remove the indentation)", k->name);
         return 0;
@@ -759,7 +566,7 @@ static const char *section_label(parse_state *st, char *buf, size_t len)
     else if (st->sec == SEC_MODULE)
         snprintf(buf, len, "[module %s]", st->module);
     else
-        snprintf(buf, len, "[%s]", section_names[st->sec]);
+        snprintf(buf, len, "[%s]", config_section_names[st->sec]);
     return buf;
 }
 
@@ -819,7 +626,7 @@ static int on_key(void *user, const char *section_unused, const char *name, cons
     }
     int id = -1;
     for (int i = 0; i < K_COUNT && id < 0; i++)
-        if (keys[i].sec == st->sec && strcmp(keys[i].name, name) == 0)
+        if (config_keys[i].sec == st->sec && strcmp(config_keys[i].name, name) == 0)
             id = i;
     if (id < 0) {
         char label[300];
@@ -832,7 +639,7 @@ static int on_key(void *user, const char *section_unused, const char *name, cons
     }
     st->seen[id] = st->lineno;
     st->prev_key = id;
-    return set_value(st, &keys[id], value) == 0;
+    return set_value(st, &config_keys[id], value) == 0;
 }
 
 /* ---- whole-file rules ---- */
@@ -868,7 +675,7 @@ static void finish_config(parse_state *st)
     if (!cfg->tls_priority)
         cfg->tls_priority = xstrdup(DEFAULT_TLS_PRIORITY);
     for (int k = 0; k < K_COUNT && !cfg->s2s_section_line; k++)
-        if (keys[k].sec == SEC_S2S && st->seen[k])
+        if (config_keys[k].sec == SEC_S2S && st->seen[k])
             cfg->s2s_section_line = st->seen[k];
     default_addr(st, &cfg->c2s_listen, K_C2S_LISTEN, DEFAULT_C2S_LISTEN);
     default_addr(st, &cfg->c2s_tls_listen, K_C2S_TLS_LISTEN, DEFAULT_C2S_TLS_LISTEN);
@@ -970,51 +777,4 @@ config *config_load(const char *path, char *err, size_t err_len)
         return NULL;
     }
     return cfg;
-}
-
-const config_host *config_find_host(const config *cfg, const char *domain)
-{
-    for (size_t i = 0; i < cfg->n_hosts; i++)
-        if (strcmp(cfg->hosts[i].name, domain) == 0)
-            return &cfg->hosts[i];
-    return NULL;
-}
-
-bool config_is_admin(const config *cfg, const char *bare_jid)
-{
-    return config_strings_contain(&cfg->admins, bare_jid);
-}
-
-bool config_s2s_route(const config *cfg, const char *domain, char *host, size_t host_len,
-                      unsigned *port)
-{
-    const char *entry = config_s2s_route_find(&cfg->s2s_routes, domain);
-    if (!entry)
-        return false;
-    const char *hostport = strchr(entry, '=') + 1, *colon = strrchr(hostport, ':');
-    size_t n = (size_t)(colon - hostport);
-    if (hostport[0] == '[') { /* [IPv6]: the address without its brackets */
-        hostport++;
-        n -= 2;
-    }
-    snprintf(host, host_len, "%.*s", (int)n, hostport);
-    *port = (unsigned)strtoul(colon + 1, NULL, 10);
-    return true;
-}
-
-bool config_s2s_requires_certificate(const config *cfg, const char *domain)
-{
-    if (config_strings_contain(&cfg->s2s_secure_domains, domain))
-        return true;
-    if (config_strings_contain(&cfg->s2s_insecure_domains, domain))
-        return false;
-    return cfg->s2s_require_valid_certificates;
-}
-
-const config_setting *config_module_setting(const config *cfg, const char *host,
-                                            const char *module, const char *key)
-{
-    const config_host *h = host ? config_find_host(cfg, host) : NULL;
-    const config_setting *set = h ? config_settings_find(&h->module_settings, module, key) : NULL;
-    return set ? set : config_settings_find(&cfg->module_settings, module, key);
 }

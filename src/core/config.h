@@ -39,6 +39,18 @@ typedef struct config_settings {
     size_t n;
 } config_settings;
 
+/* One [s2s] routes entry: `domain` is reached at host:port instead of through DNS SRV. */
+typedef struct config_route {
+    char *domain;             /* prepared */
+    char *host;               /* a name or an address (IPv6 without brackets) */
+    unsigned port;
+} config_route;
+
+typedef struct config_routes {
+    config_route *items;
+    size_t n;
+} config_routes;
+
 /* [component DOMAIN]: an external component (the component module) and its secret. */
 typedef struct config_component {
     char *name;               /* prepared domain */
@@ -118,7 +130,7 @@ typedef struct config {
     bool s2s_require_valid_certificates;
     config_strings s2s_secure_domains;
     config_strings s2s_insecure_domains;
-    config_strings s2s_routes;        /* "domain=host:port": static routes instead of SRV */
+    config_routes s2s_routes;         /* static routes instead of SRV records */
 
     /* [http] */
     config_addr_list http_listen;

@@ -82,7 +82,11 @@ void config_free(config *cfg)
     config_strings_free(&cfg->http_cors_origins);
     config_strings_free(&cfg->s2s_secure_domains);
     config_strings_free(&cfg->s2s_insecure_domains);
-    config_strings_free(&cfg->s2s_routes);
+    for (size_t i = 0; i < cfg->s2s_routes.n; i++) {
+        free(cfg->s2s_routes.items[i].domain);
+        free(cfg->s2s_routes.items[i].host);
+    }
+    free(cfg->s2s_routes.items);
     for (size_t i = 0; i < cfg->n_components; i++) {
         free(cfg->components[i].name);
         free(cfg->components[i].secret);

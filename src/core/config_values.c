@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/util.h"
+#include "tern/jid.h"
 
 bool config_parse_number(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
@@ -177,4 +178,31 @@ bool config_valid_module_name(const char *name)
         if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_'))
             return false;
     return *name != '\0';
+}
+
+bool config_parse_route(const char *word, config_route *out)
+{
+    const char *eq = strchr(word, '=');
+    const char *hostport = eq ? eq + 1 : NULL;
+    const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+    bool bracketed = hostport && hostport[0] == '[';
+    unsigned long port = 0;
+    if (!colon || colon == hostport || (bracketed && colon[-1] != ']') ||
+        !config_parse_number(colon + 1, 1, 65535, &port))
+        return false;
+    /* The host: brackets around an IPv6 address and nothing that belongs to a URL or a JID. */
+    const char *host = bracketed ? hostport + 1 : hostport;
+    size_t host_len = (size_t)(colon - host) - (bracketed ? 1 : 0);
+    char *h = xstrndup(host, host_len);
+    char *dname = xstrndup(word, (size_t)(eq - word)), *domain = NULL;
+    bool ok = host_len > 0 && !strpbrk(h, "=/@[]") && (bracketed || !strchr(h, ':')) &&
+              jid_prep_domain(dname, &domain) == 0;
+    free(dname);
+    if (!ok) {
+        free(h);
+        free(domain);
+        return false;
+    }
+    *out = (config_route){ domain, h, (unsigned)port };
+    return true;
 }

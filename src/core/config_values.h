@@ -16,6 +16,9 @@ bool config_parse_number(const char *s, unsigned long min, unsigned long max,
 int config_parse_bool(const char *s, bool *out);
 /* Like config_parse_addr; on -1, *why says what is wrong with the text. */
 int config_parse_addr_why(const char *text, config_addr *out, const char **why);
+/* A static s2s route, "domain=host:port" (host a name, an IPv4 address or [IPv6]): fills out
+ * (domain prepared, strings malloc'd) and returns true, or false for anything else. */
+bool config_parse_route(const char *word, config_route *out);
 /* A DNS server for c-ares: "ip", "ip:port", "v6", "[v6]" or "[v6]:port". */
 bool config_valid_dns_server(const char *text);
 /* A serialized web origin (RFC 6454 §6.2): scheme "://" host [":" port]. */

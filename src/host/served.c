@@ -29,6 +29,11 @@ struct served_domain {
 
 static hashmap *table;            /* domain → served_domain */
 
+bool served_any(void)
+{
+    return table != NULL;
+}
+
 served_domain *served_find(const char *domain)
 {
     return table && domain ? hashmap_get(table, domain) : NULL;

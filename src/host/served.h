@@ -8,6 +8,8 @@
 
 typedef struct served_domain served_domain;
 
+/* Whether any module serves a domain (lets hot paths skip the lookup). */
+bool served_any(void);
 /* The entry for a prepared domain, or NULL. */
 served_domain *served_find(const char *domain);
 /* The host whose module serves it. */

@@ -16,7 +16,7 @@ void tern_s2s_send(tern_host *host, const char *remote_domain, tern_xml *stanza)
      * modules serves (tern_serve_domain()), which dialback then proves as its own. */
     tern_jid from = { 0 };
     const char *why, *local = host->name;
-    const char *from_text = xml_attr(stanza, "from");
+    const char *from_text = served_any() ? xml_attr(stanza, "from") : NULL;
     if (from_text && jid_parse(from_text, &from, &why) == 0 && served_find(from.domain))
         local = from.domain;
     s2s_out_send(local, remote_domain, stanza);
